@@ -105,6 +105,20 @@ pub fn prowjob_from_value(mut value: Value, source_name: &str) -> Result<ProwJob
                 message: "must not be empty".into(),
             });
         }
+        // The CRD's status rule: a finished state needs a completion time.
+        let state = value.pointer("/status/state").and_then(Value::as_str);
+        let completed = value
+            .pointer("/status/completionTime")
+            .is_some_and(|v| !v.is_null());
+        if matches!(state, Some("success" | "failure" | "error")) && !completed {
+            violations.push(SchemaViolation {
+                path: "status.completionTime".into(),
+                message: format!(
+                    "required when status.state is {}",
+                    state.unwrap_or_default()
+                ),
+            });
+        }
     }
     if !violations.is_empty() {
         return Err(ProwJobParseError::Schema {

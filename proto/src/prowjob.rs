@@ -193,6 +193,7 @@ pub const DEFAULT_CLUSTER_ALIAS: &str = "default";
     singular = "prowjob",
     namespaced,
     status = "ProwJobStatus",
+    derive = "PartialEq",
     printcolumn = r#"{"name":"Job","type":"string","jsonPath":".spec.job"}"#,
     printcolumn = r#"{"name":"BuildId","type":"string","jsonPath":".status.build_id"}"#,
     printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type"}"#,

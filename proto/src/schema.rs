@@ -28,7 +28,14 @@ pub fn prowjob_openapi_schema() -> &'static Value {
             .first()
             .and_then(|v| v.schema.as_ref())
             .and_then(|s| s.open_api_v3_schema.as_ref());
-        serde_json::to_value(schema).unwrap_or(Value::Null)
+        let mut schema = serde_json::to_value(schema).unwrap_or(Value::Null);
+        // Like Prow's CRD: the envelope fields are plain; metadata is checked by its type.
+        if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+            props.insert("apiVersion".into(), serde_json::json!({"type": "string"}));
+            props.insert("kind".into(), serde_json::json!({"type": "string"}));
+            props.insert("metadata".into(), serde_json::json!({"type": "object"}));
+        }
+        schema
     })
 }
 
