@@ -1,1 +1,5 @@
-fn main() {}
+//! The `bosun` binary.
+
+fn main() -> std::process::ExitCode {
+    bosun_gateway::cli::main()
+}

@@ -1,0 +1,174 @@
+//! Every job state write, as a compare-and-swap loop on the store.
+
+use std::time::Duration;
+
+use bosun_agents::Outcome;
+use bosun_gateway_store::{StoreError, StoredJob};
+use bosun_proto::{ProwJob, ProwJobState};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::Inner;
+
+/// Why a transition was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    /// No such job.
+    #[error("job {0:?} not found")]
+    NotFound(String),
+    /// The job is already complete.
+    #[error("job {name:?} already finished ({state})")]
+    AlreadyComplete {
+        /// Job name.
+        name: String,
+        /// Its final state.
+        state: ProwJobState,
+    },
+    /// The job has no agent that can serve this request.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Now, as a Kubernetes timestamp.
+pub(crate) fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+/// Applies `mutate` to the latest version of `name` until the CAS succeeds. `mutate`
+/// returns `Ok(false)` to make no change. Store outages are retried with backoff.
+pub(crate) async fn modify<F>(
+    inner: &Inner,
+    name: &str,
+    mut mutate: F,
+) -> Result<Option<StoredJob>, TransitionError>
+where
+    F: FnMut(&mut ProwJob) -> Result<bool, TransitionError>,
+{
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let current = match inner.store.get(name).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound { .. }) => return Err(TransitionError::NotFound(name.into())),
+            Err(e) if is_transient(&e) => {
+                tracing::warn!(job = %name, "store unavailable: {e}; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(inner.config.max_backoff);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut job = current.job.clone();
+        if !mutate(&mut job)? {
+            return Ok(None);
+        }
+        match inner.store.update(job, current.revision).await {
+            Ok(stored) => return Ok(Some(stored)),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(StoreError::NotFound { .. }) => return Err(TransitionError::NotFound(name.into())),
+            Err(e) if is_transient(&e) => {
+                tracing::warn!(job = %name, "store unavailable: {e}; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(inner.config.max_backoff);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn is_transient(e: &StoreError) -> bool {
+    !matches!(
+        e,
+        StoreError::NotFound { .. }
+            | StoreError::Conflict { .. }
+            | StoreError::AlreadyExists { .. }
+            | StoreError::Invalid(_)
+            | StoreError::Closed
+    )
+}
+
+/// Marks a job `aborted` without completing it; the runner (or the dispatcher, for a queued
+/// job) then stops the workload and completes it. `superseded` also records that GitHub
+/// should not hear about it, as Prow does.
+pub(crate) async fn request_abort(
+    inner: &Inner,
+    name: &str,
+    description: &str,
+    superseded: bool,
+) -> Result<StoredJob, TransitionError> {
+    let result = modify(inner, name, |job| {
+        if job.is_complete() {
+            return Err(TransitionError::AlreadyComplete {
+                name: name.into(),
+                state: job.state(),
+            });
+        }
+        let status = job.status_mut();
+        if status.state == ProwJobState::Aborted {
+            return Ok(false);
+        }
+        status.state = ProwJobState::Aborted;
+        status.description = description.to_owned();
+        if superseded {
+            status
+                .prev_report_states
+                .insert("github-reporter".into(), ProwJobState::Aborted);
+        }
+        Ok(true)
+    })
+    .await?;
+    match result {
+        Some(stored) => Ok(stored),
+        None => Ok(inner.store.get(name).await?),
+    }
+}
+
+/// Completes a job with an outcome. An abort requested earlier wins over the outcome: the
+/// job stays `aborted`. Also stores `prowjob.json` beside the job's logs.
+pub(crate) async fn finish(inner: &Inner, name: &str, outcome: &Outcome) {
+    let result = modify(inner, name, |job| {
+        if job.is_complete() {
+            return Ok(false);
+        }
+        let status = job.status_mut();
+        if status.state != ProwJobState::Aborted {
+            status.state = outcome.state;
+            status.description = outcome.description.clone();
+        } else if status.description.is_empty() {
+            status.description = outcome.description.clone();
+        }
+        status.completion_time = Some(now());
+        Ok(true)
+    })
+    .await;
+    match result {
+        Ok(Some(stored)) => {
+            inner.metrics.job_finished(stored.job.state());
+            tracing::info!(job = %name, state = %stored.job.state(), "job finished");
+            store_prowjob_json(inner, &stored.job).await;
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(job = %name, "could not complete job: {e}"),
+    }
+}
+
+/// Writes `prowjob.json` next to the job's logs (crier's GCS reporter does this in Prow).
+pub(crate) async fn store_prowjob_json(inner: &Inner, job: &ProwJob) {
+    let Some(artifacts) = &inner.artifacts else {
+        return;
+    };
+    if job.status.as_ref().is_none_or(|s| s.build_id.is_empty()) {
+        return;
+    }
+    let body = match serde_json::to_vec_pretty(job) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(job = %job.name(), "cannot serialise prowjob.json: {e}");
+            return;
+        }
+    };
+    if let Err(e) = artifacts.put(job, "prowjob.json", body.into()).await {
+        tracing::warn!(job = %job.name(), "cannot store prowjob.json: {e}");
+    }
+}

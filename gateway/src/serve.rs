@@ -1,0 +1,273 @@
+//! Assembling and running a gateway: store, agents, dispatcher, gRPC and HTTP servers.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bosun_agents::artifacts::Artifacts;
+use bosun_agents::local::{LocalAgent, LocalAgentConfig};
+use bosun_agents::AgentRegistry;
+use bosun_gateway_store::{JobStore, SqliteJobStore};
+use bosun_proto::api::job_gateway_server::JobGatewayServer;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::cli::ServeArgs;
+use crate::dispatcher::{Dispatcher, DispatcherConfig};
+use crate::grpc::{BearerAuth, GatewayService};
+use crate::metrics::Metrics;
+use crate::supervisor::{CriticalExit, Supervisor};
+use crate::trigger::Triggerer;
+
+/// Everything needed to start a gateway.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// gRPC listen address (port 0 picks a free one).
+    pub grpc_addr: String,
+    /// HTTP listen address.
+    pub http_addr: Option<String>,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Prow config.yaml.
+    pub config_path: Option<PathBuf>,
+    /// Job config path.
+    pub job_config_path: Option<PathBuf>,
+    /// Accepted bearer tokens (empty = no auth).
+    pub tokens: Vec<String>,
+}
+
+/// A started gateway.
+pub struct RunningGateway {
+    /// Where gRPC listens.
+    pub grpc_addr: SocketAddr,
+    /// Where HTTP listens.
+    pub http_addr: Option<SocketAddr>,
+    /// The dispatcher.
+    pub dispatcher: Dispatcher,
+    supervisor: Supervisor,
+    critical: mpsc::UnboundedReceiver<CriticalExit>,
+    _lock: DataDirLock,
+}
+
+/// The default data directory: `$BOSUN_DATA_DIR`, else `$XDG_DATA_HOME/bosun`, else
+/// `~/.local/share/bosun`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("bosun");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".local/share/bosun");
+    }
+    PathBuf::from("bosun-data")
+}
+
+/// An exclusive lock on the data directory, so two gateways never run the same jobs.
+struct DataDirLock {
+    _file: nix::fcntl::Flock<std::fs::File>,
+}
+
+fn lock_data_dir(dir: &Path) -> anyhow::Result<DataDirLock> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    let path = dir.join("bosun.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        anyhow::anyhow!(
+            "data directory {} is in use by another bosun gateway ({e}); stop it, use --server to talk to it, or pick another --data-dir",
+            dir.display()
+        )
+    })?;
+    Ok(DataDirLock { _file: file })
+}
+
+async fn bind(addr: &str, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}"))
+}
+
+/// Starts a gateway. Returns once both servers listen and the dispatcher runs.
+pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
+    let lock = lock_data_dir(&opts.data_dir)?;
+    let data_dir = std::fs::canonicalize(&opts.data_dir).unwrap_or(opts.data_dir.clone());
+
+    let loaded = match &opts.config_path {
+        Some(path) => Some(crate::check_config::load_or_report(path, opts.job_config_path.as_deref())?),
+        None => None,
+    };
+    let dispatcher_config = loaded
+        .as_ref()
+        .map(crate::trigger::dispatcher_config)
+        .unwrap_or_default();
+    let namespace = loaded
+        .as_ref()
+        .map(crate::trigger::prowjob_namespace)
+        .unwrap_or_else(|| "default".to_owned());
+
+    let store: Arc<dyn JobStore> = Arc::new(
+        SqliteJobStore::open_in_dir(&data_dir)
+            .await
+            .with_context(|| format!("opening the job store in {}", data_dir.display()))?,
+    );
+
+    let grpc_listener = bind(&opts.grpc_addr, "gRPC").await?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_listener = match &opts.http_addr {
+        Some(a) => Some(bind(a, "HTTP").await?),
+        None => None,
+    };
+    let http_addr = match &http_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+
+    let artifacts_dir = data_dir.join("artifacts");
+    std::fs::create_dir_all(&artifacts_dir)
+        .with_context(|| format!("creating {}", artifacts_dir.display()))?;
+    let url_base = match http_addr {
+        Some(a) => format!("http://{a}/artifacts"),
+        None => format!("file://{}", artifacts_dir.display()),
+    };
+    let artifacts = Artifacts::local_dir(&artifacts_dir, url_base)
+        .with_context(|| format!("opening artifact storage {}", artifacts_dir.display()))?;
+
+    let exe = std::env::current_exe().context("locating the bosun executable")?;
+    let mut agents = AgentRegistry::new();
+    agents.register(Arc::new(LocalAgent::new(LocalAgentConfig::new(
+        data_dir.join("work"),
+        vec![exe.display().to_string(), "podutils".into(), "entrypoint".into()],
+        artifacts.clone(),
+    ))));
+
+    let (supervisor, critical) = Supervisor::new();
+    let metrics = Metrics::default();
+    let (dispatcher, dispatcher_loop) = Dispatcher::new(
+        store.clone(),
+        agents,
+        Some(artifacts),
+        DispatcherConfig {
+            ..dispatcher_config
+        },
+        supervisor.clone(),
+        metrics.clone(),
+    );
+    supervisor.spawn_critical("dispatcher", dispatcher_loop.run());
+
+    let triggerer = Arc::new(Triggerer::new(loaded));
+    let service = GatewayService::new(
+        dispatcher.clone(),
+        triggerer,
+        metrics.clone(),
+        namespace,
+        supervisor.shutdown_token(),
+    );
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<JobGatewayServer<GatewayService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(bosun_proto::api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building gRPC reflection")?;
+    let auth = BearerAuth::new(opts.tokens.clone());
+    let grpc = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            JobGatewayServer::new(service).max_decoding_message_size(8 << 20),
+            auth,
+        ));
+    let shutdown = supervisor.shutdown_token();
+    supervisor.spawn_critical("grpc-server", async move {
+        grpc.serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), shutdown.cancelled_owned())
+            .await
+    });
+
+    if let Some(listener) = http_listener {
+        let app = crate::http::router(store.clone(), metrics.clone(), artifacts_dir.clone());
+        let shutdown = supervisor.shutdown_token();
+        supervisor.spawn_critical("http-server", async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        });
+    }
+
+    tracing::info!(%grpc_addr, http_addr = ?http_addr, data_dir = %data_dir.display(), "bosun gateway started");
+    Ok(RunningGateway {
+        grpc_addr,
+        http_addr,
+        dispatcher,
+        supervisor,
+        critical,
+        _lock: lock,
+    })
+}
+
+impl RunningGateway {
+    /// Runs until SIGINT/SIGTERM or a critical task fails, then shuts down.
+    pub async fn run_until_signal(mut self) -> anyhow::Result<()> {
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let result = tokio::select! {
+            _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted; shutting down"); Ok(()) }
+            _ = sigterm.recv() => { tracing::info!("terminated; shutting down"); Ok(()) }
+            Some(exit) = self.critical.recv() => {
+                Err(anyhow::anyhow!("{} stopped: {}", exit.name, exit.reason))
+            }
+        };
+        self.shutdown().await;
+        result
+    }
+
+    /// A critical failure, if one happened.
+    pub async fn critical_failure(&mut self) -> Option<CriticalExit> {
+        self.critical.recv().await
+    }
+
+    /// Stops the servers and the dispatcher; running workloads keep running and are
+    /// re-attached by the next gateway on the same data directory.
+    pub async fn shutdown(self) {
+        self.supervisor.shutdown();
+        if !self.supervisor.drain(Duration::from_secs(10)).await {
+            tracing::warn!("some tasks did not stop within 10s");
+        }
+    }
+}
+
+/// `bosun serve`.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    crate::logging::init(&args.log);
+    let tokens = match &args.token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading token file {}", path.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    };
+    let gateway = start(GatewayOptions {
+        grpc_addr: args.grpc_addr,
+        http_addr: args.http_addr,
+        data_dir: args.data_dir.unwrap_or_else(default_data_dir),
+        config_path: args.config.config_path,
+        job_config_path: args.config.job_config_path,
+        tokens,
+    })
+    .await?;
+    eprintln!("bosun: gRPC on {}", gateway.grpc_addr);
+    if let Some(h) = gateway.http_addr {
+        eprintln!("bosun: HTTP on {h}");
+    }
+    gateway.run_until_signal().await
+}
