@@ -1,0 +1,209 @@
+//! A real `bosun serve` process for integration tests, driven over gRPC on 127.0.0.1.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use bosun_proto::api::job_gateway_client::JobGatewayClient;
+use bosun_proto::api::{GetRequest, SubmitRequest, WatchRequest};
+use bosun_proto::{ProwJob, ProwJobState};
+use futures::StreamExt;
+use tonic::transport::Channel;
+
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running gateway process.
+pub struct Gateway {
+    pub child: Child,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+pub fn bosun_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_bosun")
+}
+
+impl Gateway {
+    /// Starts `bosun serve` on a free port and waits until it says where it listens.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Gateway {
+        let mut child = Command::new(bosun_bin())
+            .arg("serve")
+            .args(["--grpc-addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("BOSUN_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bosun serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let log2 = log.clone();
+        std::thread::Builder::new()
+            .name("gateway-stderr".into())
+            .spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(addr) = line.strip_prefix("bosun: gRPC on ") {
+                        let _ = tx.send(addr.trim().to_owned());
+                    }
+                    if let Ok(mut l) = log2.lock() {
+                        l.push(line);
+                    }
+                }
+            })
+            .expect("stderr thread");
+        let addr = match rx.recv_timeout(DEADLINE) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("gateway did not start: {:?}", log.lock().map(|l| l.clone()));
+            }
+        };
+        Gateway {
+            child,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            log,
+        }
+    }
+
+    pub async fn client(&self) -> JobGatewayClient<Channel> {
+        JobGatewayClient::connect(format!("http://{}", self.addr))
+            .await
+            .expect("connect to gateway")
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn logs(&self) -> String {
+        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A ProwJob for the local agent running `script` with `sh -c`.
+pub fn local_job(job: &str, script: &str) -> String {
+    serde_json::json!({
+        "apiVersion": "prow.k8s.io/v1",
+        "kind": "ProwJob",
+        "spec": {
+            "type": "periodic",
+            "job": job,
+            "agent": "local",
+            "pod_spec": {"containers": [{"name": "test", "image": "local", "command": ["sh", "-c"], "args": [script]}]}
+        }
+    })
+    .to_string()
+}
+
+pub fn decode(job: &bosun_proto::api::Job) -> ProwJob {
+    serde_json::from_str(&job.prowjob_json).expect("prowjob json")
+}
+
+pub async fn submit(c: &mut JobGatewayClient<Channel>, prowjob: String) -> String {
+    c.submit(SubmitRequest {
+        prowjob,
+        idempotency_key: String::new(),
+    })
+    .await
+    .expect("submit")
+    .into_inner()
+    .job
+    .expect("job")
+    .name
+}
+
+/// Waits (via Watch) until the job is complete; returns it.
+pub async fn wait_complete(c: &mut JobGatewayClient<Channel>, name: &str) -> ProwJob {
+    let fut = async {
+        let mut stream = c
+            .watch(WatchRequest {
+                from_revision: 0,
+                name: name.into(),
+                job: String::new(),
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        while let Some(ev) = stream.next().await {
+            let ev = ev.expect("watch event");
+            let job = decode(&ev.job.expect("job"));
+            if job.is_complete() {
+                return job;
+            }
+        }
+        panic!("watch ended before {name} completed");
+    };
+    tokio::time::timeout(DEADLINE, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{name} did not complete within {DEADLINE:?}"))
+}
+
+/// Waits until the job reaches `state`.
+pub async fn wait_state(c: &mut JobGatewayClient<Channel>, name: &str, state: ProwJobState) -> ProwJob {
+    let fut = async {
+        let mut stream = c
+            .watch(WatchRequest {
+                from_revision: 0,
+                name: name.into(),
+                job: String::new(),
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        while let Some(ev) = stream.next().await {
+            let job = decode(&ev.expect("event").job.expect("job"));
+            if job.state() == state {
+                return job;
+            }
+        }
+        panic!("watch ended before {name} reached {state}");
+    };
+    tokio::time::timeout(DEADLINE, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{name} did not reach {state} within {DEADLINE:?}"))
+}
+
+pub async fn get(c: &mut JobGatewayClient<Channel>, name: &str) -> ProwJob {
+    decode(&c.get(GetRequest { name: name.into() }).await.expect("get").into_inner())
+}
+
+/// Polls `cond` until true or the deadline passes.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + DEADLINE;
+    while std::time::Instant::now() < end {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+pub fn pid_alive(pid: i32) -> bool {
+    // /proc/<pid>/stat state field: Z (zombie) counts as dead.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
