@@ -173,3 +173,102 @@ fn clonerefs_clones_and_merges_reproducibly() {
         "merges are dated from HEAD, so clones are reproducible"
     );
 }
+
+#[test]
+fn initupload_and_sidecar_write_prow_layout_to_a_file_bucket() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let bucket = dir.join("bucket");
+    let job_spec = serde_json::json!({
+        "type": "presubmit", "job": "unit", "buildid": "5", "prowjobid": "pj",
+        "refs": {"org": "org", "repo": "repo", "base_ref": "main", "base_sha": "b0",
+                 "pulls": [{"number": 1, "author": "me", "sha": "p1"}]}
+    })
+    .to_string();
+    let records = dir.join("clone.json");
+    std::fs::write(
+        &records,
+        serde_json::json!([
+            {"refs": {"org": "", "repo": ""}, "failed": false, "duration": 0},
+            {"refs": {"org": "org", "repo": "repo", "base_ref": "main"}, "failed": false, "final_sha": "f1", "duration": 5}
+        ])
+        .to_string(),
+    )
+    .expect("write records");
+    let gcs = serde_json::json!({"bucket": format!("file://{}", bucket.display()), "path_strategy": "explicit"});
+    let mut init = gcs.clone();
+    init["log"] = serde_json::json!(records);
+    let out = run_tool(
+        "initupload",
+        &[
+            ("INITUPLOAD_OPTIONS", init.to_string()),
+            ("JOB_SPEC", job_spec.clone()),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job_dir = bucket.join("pr-logs/pull/org_repo/1/unit/5");
+    let started: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(job_dir.join("started.json")).expect("started"),
+    )
+    .expect("json");
+    assert_eq!(started["repo-commit"], "f1");
+    assert!(job_dir.join("clone-log.txt").is_file());
+    assert!(job_dir.join("clone-records.json").is_file());
+    assert_eq!(
+        std::fs::read_to_string(bucket.join("pr-logs/directory/unit/latest-build.txt"))
+            .expect("latest"),
+        "5"
+    );
+
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(logs.join("artifacts")).expect("mkdir");
+    std::fs::write(logs.join("process-log.txt"), "test output\n").expect("write");
+    std::fs::write(logs.join("marker-file.txt"), "0").expect("write");
+    std::fs::write(logs.join("artifacts/junit#1.xml"), "<x/>").expect("write");
+    std::fs::write(logs.join("artifacts/metadata.json"), r#"{"k":"v"}"#).expect("write");
+    let mut gcs_options = gcs;
+    gcs_options["items"] = serde_json::json!([logs.join("artifacts")]);
+    let sidecar = serde_json::json!({
+        "gcs_options": gcs_options,
+        "entries": [{
+            "process_log": logs.join("process-log.txt"),
+            "marker_file": logs.join("marker-file.txt"),
+            "metadata_file": logs.join("artifacts/metadata.json"),
+        }],
+        "censoring_options": {}
+    });
+    let out = run_tool(
+        "sidecar",
+        &[
+            ("SIDECAR_OPTIONS", sidecar.to_string()),
+            ("JOB_SPEC", job_spec),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let finished: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(job_dir.join("finished.json")).expect("finished"),
+    )
+    .expect("json");
+    assert_eq!(finished["passed"], true);
+    assert_eq!(finished["result"], "SUCCESS");
+    assert_eq!(finished["revision"], "p1");
+    assert_eq!(finished["metadata"]["k"], "v");
+    assert_eq!(
+        std::fs::read_to_string(job_dir.join("build-log.txt")).expect("log"),
+        "test output\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(job_dir.join("artifacts/junit%231.xml")).expect("artifact"),
+        "<x/>"
+    );
+}
