@@ -92,24 +92,24 @@ pub fn env_for_job(job: &ProwJob, build_id: &str, kubernetes_agent: bool) -> Vec
     if kubernetes_agent {
         env.push(("BUILD_NUMBER".into(), build_id.into()));
     }
-    if spec.r#type != ProwJobType::Periodic {
-        if let Some(refs) = spec.refs.as_ref() {
-            env.push(("REPO_OWNER".into(), refs.org.clone()));
-            env.push(("REPO_NAME".into(), refs.repo.clone()));
-            env.push(("PULL_BASE_REF".into(), refs.base_ref.clone()));
-            env.push(("PULL_BASE_SHA".into(), refs.base_sha.clone()));
-            env.push(("PULL_REFS".into(), refs.to_refs_string()));
-            let (host, base) = src_host_and_base(refs);
-            env.push(("SRC_HOST".into(), host));
-            env.push(("SRC_BASE".into(), base));
-            if spec.r#type == ProwJobType::Presubmit {
-                if let Some(pull) = refs.pulls.first() {
-                    env.push(("PULL_NUMBER".into(), pull.number.to_string()));
-                    env.push(("PULL_PULL_SHA".into(), pull.sha.clone()));
-                    env.push(("PULL_HEAD_REF".into(), pull.head_ref.clone()));
-                    env.push(("PULL_TITLE".into(), pull.title.clone()));
-                }
-            }
+    if spec.r#type != ProwJobType::Periodic
+        && let Some(refs) = spec.refs.as_ref()
+    {
+        env.push(("REPO_OWNER".into(), refs.org.clone()));
+        env.push(("REPO_NAME".into(), refs.repo.clone()));
+        env.push(("PULL_BASE_REF".into(), refs.base_ref.clone()));
+        env.push(("PULL_BASE_SHA".into(), refs.base_sha.clone()));
+        env.push(("PULL_REFS".into(), refs.to_refs_string()));
+        let (host, base) = src_host_and_base(refs);
+        env.push(("SRC_HOST".into(), host));
+        env.push(("SRC_BASE".into(), base));
+        if spec.r#type == ProwJobType::Presubmit
+            && let Some(pull) = refs.pulls.first()
+        {
+            env.push(("PULL_NUMBER".into(), pull.number.to_string()));
+            env.push(("PULL_PULL_SHA".into(), pull.sha.clone()));
+            env.push(("PULL_HEAD_REF".into(), pull.head_ref.clone()));
+            env.push(("PULL_TITLE".into(), pull.title.clone()));
         }
     }
     env.sort_by(|a, b| a.0.cmp(&b.0));

@@ -54,7 +54,7 @@ fn verdict(inner: &Inner, st: &SchedState, job: &ProwJob) -> Verdict {
     if !queue.is_empty() {
         match cfg.job_queue_capacities.get(queue) {
             None => return Verdict::Wait,
-            Some(&cap) if cap == 0 => return Verdict::Wait,
+            Some(&0) => return Verdict::Wait,
             Some(&cap) if cap > 0 => {
                 let used = st.running.values().filter(|r| &r.queue == queue).count();
                 if used as i64 >= cap {
