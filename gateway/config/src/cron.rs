@@ -214,7 +214,10 @@ fn range(expr: &str, b: &Bounds) -> Result<u64, String> {
     let mut i = start;
     while i <= end {
         bits |= 1 << i;
-        i += step;
+        let Some(next) = i.checked_add(step) else {
+            break;
+        };
+        i = next;
     }
     Ok(bits)
 }
@@ -336,6 +339,7 @@ mod tests {
             "@every 1h30m",
             "0 12 1,15 jan,jul *",
             "TZ=UTC 0 0 * * *",
+            "*/4294967295 * * * *",
         ] {
             assert!(parse_cron(ok).is_ok(), "{ok}");
         }

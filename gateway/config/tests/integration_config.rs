@@ -178,3 +178,50 @@ fn presubmit_defaults() {
         .unwrap_or_default();
     assert!(env.iter().all(|e| e.name != "FOO_FILE"));
 }
+
+#[test]
+fn preset_from_the_integration_presets_file_applies_by_label() {
+    let dir = prow_dir();
+    let read =
+        |p: PathBuf| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let config = read(dir.join("config.yaml"));
+    let names = [
+        "periodics.yaml",
+        "postsubmits.yaml",
+        "presets.yaml",
+        "presubmits.yaml",
+    ];
+    let texts: Vec<(PathBuf, String)> = names
+        .iter()
+        .map(|n| (dir.join("jobs").join(n), read(dir.join("jobs").join(n))))
+        .collect();
+    let extra = "periodics:\n- name: uses-foo\n  interval: 1h\n  labels: {preset-foo: \"true\"}\n  spec: {containers: [{image: x, command: [y]}]}\n";
+    let mut files: Vec<(&std::path::Path, &str)> = texts
+        .iter()
+        .map(|(p, t)| (p.as_path(), t.as_str()))
+        .collect();
+    files.push((std::path::Path::new("extra.yaml"), extra));
+    let cfg = bosun_gateway_config::load_from_memory((&dir.join("config.yaml"), &config), &files)
+        .unwrap_or_else(|e| panic!("must load:\n{e}"));
+    let job = cfg.find_periodic("uses-foo").expect("job");
+    let env = job.spec.as_ref().expect("spec").containers[0]
+        .env
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(env.len(), 1);
+    assert_eq!(env[0].name, "FOO_FILE");
+    assert_eq!(env[0].value.as_deref(), Some("/etc/foo"));
+    // Jobs without the label are untouched.
+    let other = cfg.find_periodic("sleep-periodic").expect("job");
+    assert!(
+        other.spec.as_ref().expect("spec").containers[0]
+            .env
+            .is_none()
+    );
+}
+
+#[test]
+fn loaded_config_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<LoadedConfig>();
+}
