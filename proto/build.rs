@@ -12,7 +12,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-#[allow(unsafe_code, reason = "set_var is unsafe in edition 2024; build scripts are single-threaded")]
+#[allow(
+    unsafe_code,
+    reason = "set_var is unsafe in edition 2024; build scripts are single-threaded"
+)]
 fn unsafe_set_protoc(path: &std::path::Path) {
     unsafe { std::env::set_var("PROTOC", path) };
 }

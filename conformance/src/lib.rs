@@ -16,7 +16,11 @@ pub fn shared_conformance_dir() -> PathBuf {
 /// Reads a YAML file from the shared conformance data into JSON.
 pub fn read_yaml(relative: &str) -> serde_json::Value {
     let path = shared_conformance_dir().join(relative);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e} (is ../shared beside the clone?)", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "reading {}: {e} (is ../shared beside the clone?)",
+            path.display()
+        )
+    });
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }

@@ -21,7 +21,11 @@ fn upstream_accepts(doc: &Value) -> bool {
 
 #[test]
 fn prow_examples_round_trip_without_losing_a_field() {
-    for name in ["valid_prowjob.yaml", "valid_bare_prowjob.yaml", "invalid_prowjob.yaml"] {
+    for name in [
+        "valid_prowjob.yaml",
+        "valid_bare_prowjob.yaml",
+        "invalid_prowjob.yaml",
+    ] {
         let path = shared_conformance_dir().join(TESTDATA).join(name);
         let text = std::fs::read_to_string(&path).expect("read testdata");
         let original: Value = serde_yaml::from_str(&text).expect("yaml");
@@ -58,17 +62,35 @@ fn expect_rejected(doc: Value, field: &str) {
 
 #[test]
 fn schema_violations_are_refused_with_the_field_named() {
-    expect_rejected(mutate(|d| drop(d["spec"].as_object_mut().map(|s| s.remove("job")))), "spec.job");
-    expect_rejected(mutate(|d| drop(d["spec"].as_object_mut().map(|s| s.remove("type")))), "spec.type");
-    expect_rejected(mutate(|d| d["spec"]["type"] = json!("nightly")), "spec.type");
+    expect_rejected(
+        mutate(|d| drop(d["spec"].as_object_mut().map(|s| s.remove("job")))),
+        "spec.job",
+    );
+    expect_rejected(
+        mutate(|d| drop(d["spec"].as_object_mut().map(|s| s.remove("type")))),
+        "spec.type",
+    );
+    expect_rejected(
+        mutate(|d| d["spec"]["type"] = json!("nightly")),
+        "spec.type",
+    );
     expect_rejected(
         mutate(|d| d["status"] = json!({"state": "running"})),
         "status.state",
     );
     expect_rejected(mutate(|d| d["status"] = json!({})), "status.state");
-    expect_rejected(mutate(|d| d["spec"]["max_concurrency"] = json!("one")), "spec.max_concurrency");
-    expect_rejected(mutate(|d| d["spec"]["max_concurrency"] = json!(-1)), "spec.max_concurrency");
-    expect_rejected(mutate(|d| d["spec"]["report"] = json!("yes")), "spec.report");
+    expect_rejected(
+        mutate(|d| d["spec"]["max_concurrency"] = json!("one")),
+        "spec.max_concurrency",
+    );
+    expect_rejected(
+        mutate(|d| d["spec"]["max_concurrency"] = json!(-1)),
+        "spec.max_concurrency",
+    );
+    expect_rejected(
+        mutate(|d| d["spec"]["report"] = json!("yes")),
+        "spec.report",
+    );
     expect_rejected(
         mutate(|d| d["spec"]["refs"] = json!({"repo": "x"})),
         "spec.refs.org",
@@ -117,8 +139,14 @@ fn generated_crd_matches_prow_field_for_field() {
     let ours = serde_json::to_value(bosun_proto::ProwJob::crd()).expect("crd json");
     let theirs = read_yaml(CRD);
     assert_eq!(ours["spec"]["group"], theirs["spec"]["group"]);
-    assert_eq!(ours["spec"]["names"]["kind"], theirs["spec"]["names"]["kind"]);
-    assert_eq!(ours["spec"]["names"]["plural"], theirs["spec"]["names"]["plural"]);
+    assert_eq!(
+        ours["spec"]["names"]["kind"],
+        theirs["spec"]["names"]["kind"]
+    );
+    assert_eq!(
+        ours["spec"]["names"]["plural"],
+        theirs["spec"]["names"]["plural"]
+    );
     assert_eq!(ours["spec"]["scope"], theirs["spec"]["scope"]);
     let keys = |v: &Value, ptr: &str| -> Vec<String> {
         let mut k: Vec<String> = v

@@ -9,7 +9,10 @@ use bosun_gateway_config::LoadedConfig;
 use crate::cli::ConfigArgs;
 
 /// Loads the configuration; on problems, an error listing all of them.
-pub fn load_or_report(config_path: &Path, job_config_path: Option<&Path>) -> anyhow::Result<LoadedConfig> {
+pub fn load_or_report(
+    config_path: &Path,
+    job_config_path: Option<&Path>,
+) -> anyhow::Result<LoadedConfig> {
     let loaded = bosun_gateway_config::load(config_path, job_config_path)
         .map_err(|errors| anyhow::anyhow!("{errors}"))
         .with_context(|| format!("loading configuration from {}", config_path.display()))?;
@@ -32,8 +35,18 @@ pub fn check_config(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "config OK: {} jobs ({} presubmits, {} postsubmits, {} periodics)",
                 loaded.jobs().job_count(),
-                loaded.jobs().presubmits.values().map(Vec::len).sum::<usize>(),
-                loaded.jobs().postsubmits.values().map(Vec::len).sum::<usize>(),
+                loaded
+                    .jobs()
+                    .presubmits
+                    .values()
+                    .map(Vec::len)
+                    .sum::<usize>(),
+                loaded
+                    .jobs()
+                    .postsubmits
+                    .values()
+                    .map(Vec::len)
+                    .sum::<usize>(),
                 loaded.periodics().len()
             );
             Ok(ExitCode::SUCCESS)

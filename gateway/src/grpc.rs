@@ -145,9 +145,13 @@ pub fn prepare_submitted(mut job: ProwJob, namespace: &str) -> Result<ProwJob, S
         job.metadata.namespace = Some(namespace.to_owned());
     }
     let own_labels: BTreeMap<String, String> = job.metadata.labels.take().unwrap_or_default();
-    let own_annotations: BTreeMap<String, String> = job.metadata.annotations.take().unwrap_or_default();
-    let (labels, annotations) =
-        bosun_proto::labels::labels_and_annotations_for_spec(&job.spec, &own_labels, &own_annotations);
+    let own_annotations: BTreeMap<String, String> =
+        job.metadata.annotations.take().unwrap_or_default();
+    let (labels, annotations) = bosun_proto::labels::labels_and_annotations_for_spec(
+        &job.spec,
+        &own_labels,
+        &own_annotations,
+    );
     job.metadata.labels = Some(labels);
     job.metadata.annotations = Some(annotations);
     job.metadata.resource_version = None;
@@ -165,7 +169,8 @@ pub fn prepare_submitted(mut job: ProwJob, namespace: &str) -> Result<ProwJob, S
 }
 
 fn matches_watch(req: &WatchRequest, job: &ProwJob) -> bool {
-    (req.name.is_empty() || job.name() == req.name) && (req.job.is_empty() || job.spec.job == req.job)
+    (req.name.is_empty() || job.name() == req.name)
+        && (req.job.is_empty() || job.spec.job == req.job)
 }
 
 fn parse_enum<T: std::str::FromStr>(field: &str, value: &str) -> Result<Option<T>, Status>
@@ -183,7 +188,10 @@ where
 
 #[tonic::async_trait]
 impl JobGateway for GatewayService {
-    async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<SubmitResponse>, Status> {
+    async fn submit(
+        &self,
+        request: Request<SubmitRequest>,
+    ) -> Result<Response<SubmitResponse>, Status> {
         let req = request.into_inner();
         if req.prowjob.len() > 4 * 1024 * 1024 {
             return Err(Status::invalid_argument("prowjob: larger than 4 MiB"));
@@ -193,7 +201,10 @@ impl JobGateway for GatewayService {
         Ok(Response::new(self.create(job, &req.idempotency_key).await?))
     }
 
-    async fn trigger(&self, request: Request<TriggerRequest>) -> Result<Response<SubmitResponse>, Status> {
+    async fn trigger(
+        &self,
+        request: Request<TriggerRequest>,
+    ) -> Result<Response<SubmitResponse>, Status> {
         let req = request.into_inner();
         let key = req.idempotency_key.clone();
         let job = self.triggerer.build(&req).map_err(|e| match e {
@@ -209,7 +220,12 @@ impl JobGateway for GatewayService {
         if name.is_empty() {
             return Err(Status::invalid_argument("name: required"));
         }
-        let stored = self.dispatcher.store().get(&name).await.map_err(store_status)?;
+        let stored = self
+            .dispatcher
+            .store()
+            .get(&name)
+            .await
+            .map_err(store_status)?;
         Ok(Response::new(to_api(&stored)))
     }
 
@@ -242,7 +258,10 @@ impl JobGateway for GatewayService {
 
     type WatchStream = BoxStream<WatchEvent>;
 
-    async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
         let req = request.into_inner();
         let store = self.dispatcher.store().clone();
         let shutdown = self.shutdown.clone();
@@ -263,7 +282,10 @@ impl JobGateway for GatewayService {
                 };
                 let mut token: Option<String> = None;
                 loop {
-                    let page = store.list(&filter, 1000, token.as_deref()).await.map_err(store_status)?;
+                    let page = store
+                        .list(&filter, 1000, token.as_deref())
+                        .await
+                        .map_err(store_status)?;
                     initial.extend(page.jobs);
                     match page.next_page_token {
                         Some(t) => token = Some(t),
@@ -326,9 +348,17 @@ impl JobGateway for GatewayService {
         Ok(Response::new(to_api(&stored)))
     }
 
-    async fn rerun(&self, request: Request<RerunRequest>) -> Result<Response<SubmitResponse>, Status> {
+    async fn rerun(
+        &self,
+        request: Request<RerunRequest>,
+    ) -> Result<Response<SubmitResponse>, Status> {
         let req = request.into_inner();
-        let stored = self.dispatcher.store().get(&req.name).await.map_err(store_status)?;
+        let stored = self
+            .dispatcher
+            .store()
+            .get(&req.name)
+            .await
+            .map_err(store_status)?;
         let mut job = stored.job;
         job.metadata = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
             name: Some(uuid::Uuid::new_v4().to_string()),
@@ -344,7 +374,10 @@ impl JobGateway for GatewayService {
 
     type LogsStream = BoxStream<LogChunk>;
 
-    async fn logs(&self, request: Request<LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
+    async fn logs(
+        &self,
+        request: Request<LogsRequest>,
+    ) -> Result<Response<Self::LogsStream>, Status> {
         let req = request.into_inner();
         let stream = self
             .dispatcher
@@ -356,7 +389,9 @@ impl JobGateway for GatewayService {
             .take_until(async move { shutdown.cancelled().await })
             .map(|chunk| {
                 chunk
-                    .map(|data| LogChunk { data: data.to_vec() })
+                    .map(|data| LogChunk {
+                        data: data.to_vec(),
+                    })
                     .map_err(|e| Status::unavailable(e.to_string()))
             });
         Ok(Response::new(Box::pin(out)))
@@ -399,7 +434,9 @@ impl tonic::service::Interceptor for BearerAuth {
         match presented {
             Some(p) if self.tokens.iter().any(|t| constant_time_eq(t, p)) => Ok(request),
             Some(_) => Err(Status::unauthenticated("invalid bearer token")),
-            None => Err(Status::unauthenticated("missing bearer token (authorization: Bearer ...)")),
+            None => Err(Status::unauthenticated(
+                "missing bearer token (authorization: Bearer ...)",
+            )),
         }
     }
 }

@@ -26,7 +26,10 @@ pub fn router(store: Arc<dyn JobStore>, metrics: Metrics, artifacts_dir: PathBuf
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
-        .route("/artifacts/", get(|s: State<AppState>| artifact(s, UrlPath(String::new()))))
+        .route(
+            "/artifacts/",
+            get(|s: State<AppState>| artifact(s, UrlPath(String::new()))),
+        )
         .route("/artifacts/{*path}", get(artifact))
         .with_state(AppState {
             store,
@@ -95,8 +98,11 @@ async fn artifact(State(state): State<AppState>, UrlPath(rel): UrlPath<String>) 
                     format!("<li><a href=\"{esc}\">{esc}</a></li>")
                 })
                 .collect();
-            Html(format!("<!doctype html><title>{0}</title><h1>/artifacts/{0}</h1><ul>{items}</ul>", html_escape(&rel)))
-                .into_response()
+            Html(format!(
+                "<!doctype html><title>{0}</title><h1>/artifacts/{0}</h1><ul>{items}</ul>",
+                html_escape(&rel)
+            ))
+            .into_response()
         }
         Ok(_) => match tokio::fs::read(&path).await {
             Ok(bytes) => ([(header::CONTENT_TYPE, content_type(&path))], bytes).into_response(),
@@ -107,5 +113,8 @@ async fn artifact(State(state): State<AppState>, UrlPath(rel): UrlPath<String>) 
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -51,13 +51,27 @@ impl Metrics {
     pub fn render(&self) -> String {
         let c = &self.inner;
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP bosun_jobs_submitted_total Jobs accepted by the API.");
+        let _ = writeln!(
+            out,
+            "# HELP bosun_jobs_submitted_total Jobs accepted by the API."
+        );
         let _ = writeln!(out, "# TYPE bosun_jobs_submitted_total counter");
-        let _ = writeln!(out, "bosun_jobs_submitted_total {}", c.submitted.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "bosun_jobs_submitted_total {}",
+            c.submitted.load(Ordering::Relaxed)
+        );
         let _ = writeln!(out, "# HELP bosun_jobs_started_total Workloads created.");
         let _ = writeln!(out, "# TYPE bosun_jobs_started_total counter");
-        let _ = writeln!(out, "bosun_jobs_started_total {}", c.started.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP bosun_jobs_finished_total Jobs completed, by final state.");
+        let _ = writeln!(
+            out,
+            "bosun_jobs_started_total {}",
+            c.started.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP bosun_jobs_finished_total Jobs completed, by final state."
+        );
         let _ = writeln!(out, "# TYPE bosun_jobs_finished_total counter");
         for state in ProwJobState::ALL.iter().filter(|s| s.is_final()) {
             let _ = writeln!(
@@ -66,12 +80,26 @@ impl Metrics {
                 c.finished[state_index(*state)].load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(out, "# HELP bosun_jobs_queued Triggered jobs waiting for a slot.");
+        let _ = writeln!(
+            out,
+            "# HELP bosun_jobs_queued Triggered jobs waiting for a slot."
+        );
         let _ = writeln!(out, "# TYPE bosun_jobs_queued gauge");
-        let _ = writeln!(out, "bosun_jobs_queued {}", c.queued.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP bosun_jobs_running Jobs with an active workload.");
+        let _ = writeln!(
+            out,
+            "bosun_jobs_queued {}",
+            c.queued.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP bosun_jobs_running Jobs with an active workload."
+        );
         let _ = writeln!(out, "# TYPE bosun_jobs_running gauge");
-        let _ = writeln!(out, "bosun_jobs_running {}", c.running.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "bosun_jobs_running {}",
+            c.running.load(Ordering::Relaxed)
+        );
         out
     }
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bosun_agents::AgentRegistry;
 use bosun_agents::artifacts::Artifacts;
 use bosun_agents::local::{LocalAgent, LocalAgentConfig};
-use bosun_agents::AgentRegistry;
 use bosun_gateway_store::{JobStore, SqliteJobStore};
 use bosun_proto::api::job_gateway_server::JobGatewayServer;
 use tokio::net::TcpListener;
@@ -70,7 +70,8 @@ struct DataDirLock {
 }
 
 fn lock_data_dir(dir: &Path) -> anyhow::Result<DataDirLock> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))?;
     let path = dir.join("bosun.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -99,7 +100,10 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
     let data_dir = std::fs::canonicalize(&opts.data_dir).unwrap_or(opts.data_dir.clone());
 
     let loaded = match &opts.config_path {
-        Some(path) => Some(crate::check_config::load_or_report(path, opts.job_config_path.as_deref())?),
+        Some(path) => Some(crate::check_config::load_or_report(
+            path,
+            opts.job_config_path.as_deref(),
+        )?),
         None => None,
     };
     let dispatcher_config = loaded
@@ -142,7 +146,11 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
     let mut agents = AgentRegistry::new();
     agents.register(Arc::new(LocalAgent::new(LocalAgentConfig::new(
         data_dir.join("work"),
-        vec![exe.display().to_string(), "podutils".into(), "entrypoint".into()],
+        vec![
+            exe.display().to_string(),
+            "podutils".into(),
+            "entrypoint".into(),
+        ],
         artifacts.clone(),
     ))));
 
@@ -187,8 +195,11 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
         ));
     let shutdown = supervisor.shutdown_token();
     supervisor.spawn_critical("grpc-server", async move {
-        grpc.serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), shutdown.cancelled_owned())
-            .await
+        grpc.serve_with_incoming_shutdown(
+            TcpListenerStream::new(grpc_listener),
+            shutdown.cancelled_owned(),
+        )
+        .await
     });
 
     if let Some(listener) = http_listener {

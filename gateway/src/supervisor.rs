@@ -53,7 +53,9 @@ impl Supervisor {
     /// Waits (up to `deadline`) for tracked tasks to end after shutdown.
     pub async fn drain(&self, deadline: std::time::Duration) -> bool {
         self.tracker.close();
-        tokio::time::timeout(deadline, self.tracker.wait()).await.is_ok()
+        tokio::time::timeout(deadline, self.tracker.wait())
+            .await
+            .is_ok()
     }
 
     /// Spawns a task that may end on its own (a job runner, a stream). Panics are logged.

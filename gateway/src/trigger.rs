@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bosun_gateway_config::{LoadedConfig, new_prowjob, periodic_spec, postsubmit_spec, presubmit_spec, batch_spec};
+use bosun_gateway_config::{
+    LoadedConfig, batch_spec, new_prowjob, periodic_spec, postsubmit_spec, presubmit_spec,
+};
 use bosun_proto::api::TriggerRequest;
 use bosun_proto::{ProwJob, ProwJobType, Pull, Refs};
 use k8s_openapi::api::core::v1::EnvVar;
@@ -15,7 +17,9 @@ use crate::dispatcher::DispatcherConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
     /// The gateway was started without job configuration.
-    #[error("this gateway has no job configuration (start it with --config-path and --job-config-path)")]
+    #[error(
+        "this gateway has no job configuration (start it with --config-path and --job-config-path)"
+    )]
     NoConfig,
     /// No configured job matches.
     #[error("{0}")]
@@ -46,11 +50,14 @@ impl Triggerer {
             .r#type
             .parse()
             .map_err(|e| TriggerError::Invalid(format!("type: {e}")))?;
-        let not_found = |e: bosun_gateway_config::LookupError| TriggerError::NotFound(e.to_string());
+        let not_found =
+            |e: bosun_gateway_config::LookupError| TriggerError::NotFound(e.to_string());
         let (spec, mut labels, mut annotations) = match job_type {
             ProwJobType::Periodic => {
                 if req.refs.is_some() {
-                    return Err(TriggerError::Invalid("refs: periodic jobs take no refs".into()));
+                    return Err(TriggerError::Invalid(
+                        "refs: periodic jobs take no refs".into(),
+                    ));
                 }
                 let job = config.find_periodic(&req.job).map_err(not_found)?;
                 (
@@ -89,7 +96,9 @@ impl Triggerer {
         };
         for (k, v) in &req.labels {
             if k.is_empty() || v.is_empty() || !bosun_proto::labels::is_valid_label_value(v) {
-                return Err(TriggerError::Invalid(format!("labels[{k:?}]: {v:?} is not a valid label value")));
+                return Err(TriggerError::Invalid(format!(
+                    "labels[{k:?}]: {v:?} is not a valid label value"
+                )));
             }
             labels.insert(k.clone(), v.clone());
         }
@@ -131,13 +140,19 @@ fn refs_from_request(req: &TriggerRequest, job_type: ProwJobType) -> Result<Refs
         .refs
         .as_ref()
         .ok_or_else(|| TriggerError::Invalid(format!("refs: required for {job_type} jobs")))?;
-    for (field, value) in [("refs.org", &r.org), ("refs.repo", &r.repo), ("refs.base_ref", &r.base_ref)] {
+    for (field, value) in [
+        ("refs.org", &r.org),
+        ("refs.repo", &r.repo),
+        ("refs.base_ref", &r.base_ref),
+    ] {
         if value.is_empty() {
             return Err(TriggerError::Invalid(format!("{field}: required")));
         }
     }
     if job_type != ProwJobType::Postsubmit && r.pulls.is_empty() {
-        return Err(TriggerError::Invalid(format!("refs.pulls: {job_type} jobs need at least one pull")));
+        return Err(TriggerError::Invalid(format!(
+            "refs.pulls: {job_type} jobs need at least one pull"
+        )));
     }
     Ok(Refs {
         org: r.org.clone(),
@@ -169,7 +184,11 @@ fn refs_from_request(req: &TriggerRequest, job_type: ProwJobType) -> Result<Refs
 /// `prowjob_namespace`, `default` when unset.
 pub fn prowjob_namespace(config: &LoadedConfig) -> String {
     let ns = &config.prow().prowjob_namespace;
-    if ns.is_empty() { "default".into() } else { ns.clone() }
+    if ns.is_empty() {
+        "default".into()
+    } else {
+        ns.clone()
+    }
 }
 
 /// The dispatcher limits from the `plank` block.

@@ -56,7 +56,10 @@ fn check_config_accepts_the_examples() {
     let out = bosun(&[
         "check-config",
         "--config-path",
-        &root.join("examples/config/config.yaml").display().to_string(),
+        &root
+            .join("examples/config/config.yaml")
+            .display()
+            .to_string(),
         "--job-config-path",
         &root.join("examples/config/jobs").display().to_string(),
     ]);
@@ -66,7 +69,11 @@ fn check_config_accepts_the_examples() {
 #[test]
 fn check_config_reports_every_problem_with_file_and_job() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("config.yaml"), "prowjob_namespace: default\n").expect("write");
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "prowjob_namespace: default\n",
+    )
+    .expect("write");
     let jobs = dir.path().join("jobs");
     std::fs::create_dir(&jobs).expect("mkdir");
     std::fs::write(
@@ -123,18 +130,31 @@ fn run_exits_with_the_job_result() {
     ]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
-    assert!(all.contains("hello from hello-bosun"), "live log streamed: {all}");
+    assert!(
+        all.contains("hello from hello-bosun"),
+        "live log streamed: {all}"
+    );
     assert!(all.contains("success"), "{all}");
 
     let failing = dir.path().join("fail.yaml");
     std::fs::write(&failing, local_job("run-fail", "echo failing; exit 4")).expect("write");
-    let out = bosun(&["run", &failing.display().to_string(), "--data-dir", &data.display().to_string()]);
+    let out = bosun(&[
+        "run",
+        &failing.display().to_string(),
+        "--data-dir",
+        &data.display().to_string(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("failing"));
 
     let invalid = dir.path().join("invalid.yaml");
     std::fs::write(&invalid, "spec:\n  type: nightly\n  job: x\n").expect("write");
-    let out = bosun(&["run", &invalid.display().to_string(), "--data-dir", &data.display().to_string()]);
+    let out = bosun(&[
+        "run",
+        &invalid.display().to_string(),
+        "--data-dir",
+        &data.display().to_string(),
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("spec.type"), "{}", text(&out));
     assert!(text(&out).contains("invalid.yaml"), "{}", text(&out));
@@ -150,7 +170,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "t@example.com")
         .output()
         .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -173,7 +197,11 @@ async fn trigger_builds_jobs_from_config_and_runs_them() {
     git(&repo, &["checkout", "-q", "main"]);
 
     let config = dir.path().join("config.yaml");
-    std::fs::write(&config, "prowjob_namespace: prow-jobs\npod_namespace: test-pods\n").expect("write");
+    std::fs::write(
+        &config,
+        "prowjob_namespace: prow-jobs\npod_namespace: test-pods\n",
+    )
+    .expect("write");
     let jobs = dir.path().join("jobs.yaml");
     std::fs::write(
         &jobs,
@@ -229,7 +257,10 @@ periodics:
     assert_eq!(job.metadata.namespace.as_deref(), Some("prow-jobs"));
     let labels = job.metadata.labels.clone().unwrap_or_default();
     assert_eq!(labels.get("team").map(String::as_str), Some("infra"));
-    assert_eq!(labels.get("prow.k8s.io/type").map(String::as_str), Some("periodic"));
+    assert_eq!(
+        labels.get("prow.k8s.io/type").map(String::as_str),
+        Some("periodic")
+    );
     assert!(job.spec.report, "periodics always report");
 
     let resp = c
@@ -252,7 +283,9 @@ periodics:
                 }],
                 ..Default::default()
             }),
-            env: [("EXTRA".to_owned(), "xyz".to_owned())].into_iter().collect(),
+            env: [("EXTRA".to_owned(), "xyz".to_owned())]
+                .into_iter()
+                .collect(),
             ..Default::default()
         })
         .await
@@ -299,10 +332,20 @@ periodics:
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(listed["spec"]["job"], "unit");
     let out = bosun(&["get", &name, "--server", &gw.addr]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("success"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("success"),
+        "{}",
+        text(&out)
+    );
     let out = bosun(&["logs", &name, "--server", &gw.addr]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("from the pr"), "{}", text(&out));
-    let out = bosun(&["trigger", "nightly", "--agent", "local", "--server", &gw.addr]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("from the pr"),
+        "{}",
+        text(&out)
+    );
+    let out = bosun(&[
+        "trigger", "nightly", "--agent", "local", "--server", &gw.addr,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = bosun(&["get", "missing", "--server", &gw.addr]);
     assert_eq!(out.status.code(), Some(2));
@@ -314,7 +357,10 @@ async fn bearer_tokens_health_and_reflection() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tokens = dir.path().join("tokens");
     std::fs::write(&tokens, "# tokens\ns3cret-token\n").expect("write");
-    let gw = Gateway::start(&dir.path().join("data"), &["--token-file", &tokens.display().to_string()]);
+    let gw = Gateway::start(
+        &dir.path().join("data"),
+        &["--token-file", &tokens.display().to_string()],
+    );
     let mut c = gw.client().await;
     let err = c
         .get(bosun_proto::api::GetRequest { name: "x".into() })
@@ -328,7 +374,11 @@ async fn bearer_tokens_health_and_reflection() {
         .env("BOSUN_TOKEN", "s3cret-token")
         .output()
         .expect("run");
-    assert!(text(&out).contains("NotFound"), "authenticated call reaches the service: {}", text(&out));
+    assert!(
+        text(&out).contains("NotFound"),
+        "authenticated call reaches the service: {}",
+        text(&out)
+    );
     let out = Command::new(bosun_bin())
         .args(["get", "x", "--server", &gw.addr, "--token", "wrong"])
         .output()
@@ -349,7 +399,10 @@ async fn bearer_tokens_health_and_reflection() {
         .await
         .expect("health")
         .into_inner();
-    assert_eq!(resp.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        resp.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
@@ -369,5 +422,8 @@ async fn bearer_tokens_health_and_reflection() {
         panic!("unexpected reflection answer");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(names.contains(&"bosun.v1.JobGateway".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"bosun.v1.JobGateway".to_owned()),
+        "{names:?}"
+    );
 }

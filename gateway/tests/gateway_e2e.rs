@@ -5,7 +5,9 @@ mod common;
 use std::collections::HashSet;
 
 use bosun_proto::ProwJobState;
-use bosun_proto::api::{AbortRequest, ListRequest, LogsRequest, SubmitRequest, WatchRequest, watch_event};
+use bosun_proto::api::{
+    AbortRequest, ListRequest, LogsRequest, SubmitRequest, WatchRequest, watch_event,
+};
 use common::*;
 use futures::StreamExt;
 
@@ -49,13 +51,21 @@ async fn submitted_job_runs_with_every_transition_logs_and_artifacts() {
     .expect("job completes");
     assert_eq!(
         states,
-        vec![ProwJobState::Triggered, ProwJobState::Pending, ProwJobState::Success],
+        vec![
+            ProwJobState::Triggered,
+            ProwJobState::Pending,
+            ProwJobState::Success
+        ],
         "transitions in order"
     );
     assert_eq!(kinds[0], watch_event::Kind::Created as i32);
     let status = done.status.clone().expect("status");
     assert_eq!(status.description, "Job succeeded.");
-    assert!(status.pending_time.is_some() && status.completion_time.is_some() && status.start_time.is_some());
+    assert!(
+        status.pending_time.is_some()
+            && status.completion_time.is_some()
+            && status.start_time.is_some()
+    );
     assert_eq!(status.build_id.len(), 19, "snowflake build id");
     assert!(status.url.starts_with("file://"), "url: {}", status.url);
 
@@ -73,24 +83,45 @@ async fn submitted_job_runs_with_every_transition_logs_and_artifacts() {
         text.extend(chunk.expect("chunk").data);
     }
     let text = String::from_utf8_lossy(&text);
-    assert!(text.contains(&format!("hello from e2e-hello build {}", status.build_id)), "{text}");
+    assert!(
+        text.contains(&format!("hello from e2e-hello build {}", status.build_id)),
+        "{text}"
+    );
 
     // Artifacts under Prow's layout, where status.url points.
     let job_dir = dir
         .path()
         .join("artifacts/logs/e2e-hello")
         .join(&status.build_id);
-    let url_dir = status.url.trim_start_matches("file://").trim_end_matches('/');
-    assert_eq!(std::fs::canonicalize(url_dir).ok(), std::fs::canonicalize(&job_dir).ok());
-    for f in ["build-log.txt", "started.json", "finished.json", "prowjob.json", "artifacts/result.txt"] {
-        assert!(job_dir.join(f).is_file(), "{f} missing in {}", job_dir.display());
+    let url_dir = status
+        .url
+        .trim_start_matches("file://")
+        .trim_end_matches('/');
+    assert_eq!(
+        std::fs::canonicalize(url_dir).ok(),
+        std::fs::canonicalize(&job_dir).ok()
+    );
+    for f in [
+        "build-log.txt",
+        "started.json",
+        "finished.json",
+        "prowjob.json",
+        "artifacts/result.txt",
+    ] {
+        assert!(
+            job_dir.join(f).is_file(),
+            "{f} missing in {}",
+            job_dir.display()
+        );
     }
     let finished: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(job_dir.join("finished.json")).expect("read")).expect("json");
+        serde_json::from_slice(&std::fs::read(job_dir.join("finished.json")).expect("read"))
+            .expect("json");
     assert_eq!(finished["passed"], true);
     assert_eq!(finished["result"], "SUCCESS");
     let pj: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(job_dir.join("prowjob.json")).expect("read")).expect("json");
+        serde_json::from_slice(&std::fs::read(job_dir.join("prowjob.json")).expect("read"))
+            .expect("json");
     assert_eq!(pj["status"]["state"], "success");
 }
 
@@ -122,7 +153,9 @@ async fn abort_kills_the_whole_process_tree() {
             .and_then(|s| s.trim().parse().ok())
     };
     eventually("the job to write its pids", || {
-        read_pid("child").is_some() && read_pid("grandchild").is_some() && read_pid("shell").is_some()
+        read_pid("child").is_some()
+            && read_pid("grandchild").is_some()
+            && read_pid("shell").is_some()
     });
     let all: Vec<i32> = ["child", "grandchild", "shell"]
         .iter()
@@ -142,7 +175,9 @@ async fn abort_kills_the_whole_process_tree() {
     let job = wait_complete(&mut c, &name).await;
     assert_eq!(job.state(), ProwJobState::Aborted);
     assert!(job.status.expect("status").description.contains("test"));
-    eventually("every process of the job to be gone", || all.iter().all(|p| !pid_alive(*p)));
+    eventually("every process of the job to be gone", || {
+        all.iter().all(|p| !pid_alive(*p))
+    });
 
     // Aborting a finished job is refused.
     let err = c
@@ -166,7 +201,10 @@ async fn unknown_agent_ends_in_error_with_a_description() {
     assert_eq!(job.state(), ProwJobState::Error);
     let desc = job.status.expect("status").description;
     assert!(desc.contains("unknown agent \"no-such-agent\""), "{desc}");
-    assert!(desc.contains("local"), "lists the agents that exist: {desc}");
+    assert!(
+        desc.contains("local"),
+        "lists the agents that exist: {desc}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,10 +285,17 @@ async fn two_hundred_concurrent_submits_all_complete_once() {
         assert_eq!(listed, names);
         let done = all.iter().filter(|j| decode(j).is_complete()).count();
         if done == 200 {
-            assert!(all.iter().all(|j| decode(j).state() == ProwJobState::Success));
+            assert!(
+                all.iter()
+                    .all(|j| decode(j).state() == ProwJobState::Success)
+            );
             break;
         }
-        assert!(tokio::time::Instant::now() < end, "only {done}/200 finished: {}", gw.logs());
+        assert!(
+            tokio::time::Instant::now() < end,
+            "only {done}/200 finished: {}",
+            gw.logs()
+        );
         let mut w = c
             .watch(WatchRequest {
                 from_revision: 0,
@@ -283,8 +328,14 @@ async fn malformed_jobs_are_refused_with_the_field_and_the_server_keeps_running(
         ("spec: [", "not valid YAML/JSON"),
         (r#"{"spec": {"job": "x"}}"#, "spec.type"),
         (r#"{"spec": {"type": "nightly", "job": "x"}}"#, "spec.type"),
-        (r#"{"spec": {"type": "periodic", "job": "x", "max_concurrency": "two"}}"#, "spec.max_concurrency"),
-        (r#"{"metadata": {"name": "Bad_Name"}, "spec": {"type": "periodic", "job": "x"}}"#, "metadata.name"),
+        (
+            r#"{"spec": {"type": "periodic", "job": "x", "max_concurrency": "two"}}"#,
+            "spec.max_concurrency",
+        ),
+        (
+            r#"{"metadata": {"name": "Bad_Name"}, "spec": {"type": "periodic", "job": "x"}}"#,
+            "metadata.name",
+        ),
     ];
     for (doc, field) in cases {
         let err = c
@@ -298,13 +349,18 @@ async fn malformed_jobs_are_refused_with_the_field_and_the_server_keeps_running(
         assert!(err.message().contains(field), "{doc}: {}", err.message());
     }
     let err = c
-        .get(bosun_proto::api::GetRequest { name: "nope".into() })
+        .get(bosun_proto::api::GetRequest {
+            name: "nope".into(),
+        })
         .await
         .expect_err("not found");
     assert_eq!(err.code(), tonic::Code::NotFound);
     // Still serving.
     let name = submit(&mut c, local_job("e2e-after-bad", "true")).await;
-    assert_eq!(wait_complete(&mut c, &name).await.state(), ProwJobState::Success);
+    assert_eq!(
+        wait_complete(&mut c, &name).await.state(),
+        ProwJobState::Success
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,10 +374,19 @@ async fn kill_9_then_restart_loses_nothing_and_finishes_everything() {
         "while [ ! -e {g} ]; do sleep 0.05; done; echo released",
         g = gate.display()
     );
-    let with_limit = |j: String| j.replace("\"agent\":\"local\"", "\"agent\":\"local\",\"max_concurrency\":1");
+    let with_limit = |j: String| {
+        j.replace(
+            "\"agent\":\"local\"",
+            "\"agent\":\"local\",\"max_concurrency\":1",
+        )
+    };
     let running = submit(&mut c, with_limit(local_job("e2e-crash", &script))).await;
     wait_state(&mut c, &running, ProwJobState::Pending).await;
-    let queued = submit(&mut c, with_limit(local_job("e2e-crash", "echo queued ran"))).await;
+    let queued = submit(
+        &mut c,
+        with_limit(local_job("e2e-crash", "echo queued ran")),
+    )
+    .await;
     assert_eq!(get(&mut c, &queued).await.state(), ProwJobState::Triggered);
     drop(c);
     gw.kill9();
@@ -331,7 +396,12 @@ async fn kill_9_then_restart_loses_nothing_and_finishes_everything() {
     let gw = Gateway::start(dir.path(), &[]);
     let mut c = gw.client().await;
     let first = wait_complete(&mut c, &running).await;
-    assert_eq!(first.state(), ProwJobState::Success, "re-attached: {}", gw.logs());
+    assert_eq!(
+        first.state(),
+        ProwJobState::Success,
+        "re-attached: {}",
+        gw.logs()
+    );
     let second = wait_complete(&mut c, &queued).await;
     assert_eq!(second.state(), ProwJobState::Success);
 }

@@ -72,7 +72,12 @@ pub fn reserved_env_names(job_type: ProwJobType) -> Vec<&'static str> {
         ]);
     }
     if job_type == ProwJobType::Presubmit {
-        names.extend(["PULL_NUMBER", "PULL_PULL_SHA", "PULL_HEAD_REF", "PULL_TITLE"]);
+        names.extend([
+            "PULL_NUMBER",
+            "PULL_PULL_SHA",
+            "PULL_HEAD_REF",
+            "PULL_TITLE",
+        ]);
     }
     names
 }
@@ -178,7 +183,12 @@ mod tests {
         assert_eq!(get("SRC_BASE"), Some("org/repo"));
         assert_eq!(get("BUILD_NUMBER"), None);
         let spec = get("JOB_SPEC").unwrap_or_default();
-        assert!(spec.starts_with(r#"{"type":"presubmit","job":"unit","buildid":"7","prowjobid":"pj-1","refs":"#), "{spec}");
+        assert!(
+            spec.starts_with(
+                r#"{"type":"presubmit","job":"unit","buildid":"7","prowjobid":"pj-1","refs":"#
+            ),
+            "{spec}"
+        );
         let names: Vec<_> = env.iter().map(|(n, _)| n.clone()).collect();
         let mut sorted = names.clone();
         sorted.sort();

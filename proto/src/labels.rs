@@ -173,7 +173,8 @@ mod tests {
         };
         let mut extra = BTreeMap::new();
         extra.insert("foo".to_owned(), "bar".to_owned());
-        let (labels, annotations) = labels_and_annotations_for_spec(&spec, &extra, &BTreeMap::new());
+        let (labels, annotations) =
+            labels_and_annotations_for_spec(&spec, &extra, &BTreeMap::new());
         assert_eq!(labels[JOB], "a".repeat(62));
         assert_eq!(annotations[JOB], spec.job);
         assert_eq!(labels[REFS_ORG], "gerrit.example.com");

@@ -49,7 +49,9 @@ impl ProwJobParseError {
     /// The JSON path of the first offending field, if the error is about one.
     pub fn field_path(&self) -> Option<&str> {
         match self {
-            ProwJobParseError::Schema { violations, .. } => violations.first().map(|v| v.path.as_str()),
+            ProwJobParseError::Schema { violations, .. } => {
+                violations.first().map(|v| v.path.as_str())
+            }
             ProwJobParseError::Kind { field, .. } => Some(field),
             ProwJobParseError::Syntax { .. } => None,
         }
@@ -66,7 +68,10 @@ pub fn parse_prowjob(text: &str, source_name: &str) -> Result<ProwJob, ProwJobPa
 }
 
 /// Validates a JSON value against the ProwJob schema and converts it.
-pub fn prowjob_from_value(mut value: Value, source_name: &str) -> Result<ProwJob, ProwJobParseError> {
+pub fn prowjob_from_value(
+    mut value: Value,
+    source_name: &str,
+) -> Result<ProwJob, ProwJobParseError> {
     let Some(obj) = value.as_object_mut() else {
         return Err(ProwJobParseError::Schema {
             source_name: source_name.to_owned(),
@@ -87,12 +92,16 @@ pub fn prowjob_from_value(mut value: Value, source_name: &str) -> Result<ProwJob
                     source_name: source_name.to_owned(),
                     field,
                     expected,
-                    found: other.as_str().map(str::to_owned).unwrap_or_else(|| other.to_string()),
+                    found: other
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| other.to_string()),
                 });
             }
         }
     }
-    obj.entry("metadata").or_insert_with(|| Value::Object(Default::default()));
+    obj.entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
     let mut violations = check_against_schema(&value, prowjob_openapi_schema());
     if violations.is_empty() {
         let job_empty = value
@@ -131,7 +140,11 @@ pub fn prowjob_from_value(mut value: Value, source_name: &str) -> Result<ProwJob
         ProwJobParseError::Schema {
             source_name: source_name.to_owned(),
             violations: vec![SchemaViolation {
-                path: if path == "." { "(document)".into() } else { path },
+                path: if path == "." {
+                    "(document)".into()
+                } else {
+                    path
+                },
                 message: e.into_inner().to_string(),
             }],
         }

@@ -14,7 +14,9 @@ pub struct JobPaths {
 }
 
 fn repo_segment(config: &GcsConfiguration, org: &str, repo: &str) -> String {
-    let org = org.trim_start_matches("https://").trim_start_matches("http://");
+    let org = org
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
     let repo_flat = repo.replace('/', "_");
     let full = format!("{org}_{repo_flat}");
     match config.path_strategy.as_str() {
@@ -62,7 +64,10 @@ pub fn paths_for_job(spec: &ProwJobSpec, build_id: &str, config: &GcsConfigurati
         },
         ProwJobType::Batch => JobPaths {
             job_dir: join(prefix, &format!("pr-logs/pull/batch/{job}/{build_id}")),
-            latest_build_files: vec![join(prefix, &format!("pr-logs/directory/{job}/latest-build.txt"))],
+            latest_build_files: vec![join(
+                prefix,
+                &format!("pr-logs/directory/{job}/latest-build.txt"),
+            )],
             alias: None,
         },
         ProwJobType::Presubmit => {
@@ -89,7 +94,10 @@ pub fn paths_for_job(spec: &ProwJobSpec, build_id: &str, config: &GcsConfigurati
                     join(prefix, &format!("pr-logs/directory/{job}/latest-build.txt")),
                     join(prefix, &format!("{pull_dir}/latest-build.txt")),
                 ],
-                alias: Some(join(prefix, &format!("pr-logs/directory/{job}/{build_id}.txt"))),
+                alias: Some(join(
+                    prefix,
+                    &format!("pr-logs/directory/{job}/{build_id}.txt"),
+                )),
             }
         }
     }
@@ -135,7 +143,11 @@ mod tests {
         assert_eq!(p.job_dir, "pr-logs/pull/test-infra/9/unit/1");
         let p = paths_for_job(&presubmit("kubernetes", "test-infra"), "1", &cfg("single"));
         assert_eq!(p.job_dir, "pr-logs/pull/kubernetes_test-infra/9/unit/1");
-        let p = paths_for_job(&presubmit("kubernetes", "kubernetes"), "1", &cfg("explicit"));
+        let p = paths_for_job(
+            &presubmit("kubernetes", "kubernetes"),
+            "1",
+            &cfg("explicit"),
+        );
         assert_eq!(p.job_dir, "pr-logs/pull/kubernetes_kubernetes/9/unit/1");
         assert_eq!(p.alias.as_deref(), Some("pr-logs/directory/unit/1.txt"));
         let p = paths_for_job(&presubmit("https://host", "a/b"), "1", &cfg("explicit"));
@@ -153,6 +165,9 @@ mod tests {
         c.path_prefix = "pfx".into();
         let p = paths_for_job(&spec, "77", &c);
         assert_eq!(p.job_dir, "pfx/logs/nightly/77");
-        assert_eq!(p.latest_build_files, vec!["pfx/logs/nightly/latest-build.txt".to_owned()]);
+        assert_eq!(
+            p.latest_build_files,
+            vec!["pfx/logs/nightly/latest-build.txt".to_owned()]
+        );
     }
 }

@@ -27,7 +27,9 @@ fn is_zero_i32(n: &i32) -> bool {
 }
 
 /// `spec.type`: what kind of change a job tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ProwJobType {
     /// Tests an unmerged pull request.
@@ -91,7 +93,18 @@ pub struct UnknownVariant {
 
 /// `status.state`.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema, Default,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    Default,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum ProwJobState {
@@ -141,7 +154,10 @@ impl ProwJobState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            ProwJobState::Success | ProwJobState::Failure | ProwJobState::Aborted | ProwJobState::Error
+            ProwJobState::Success
+                | ProwJobState::Failure
+                | ProwJobState::Aborted
+                | ProwJobState::Error
         )
     }
 }
@@ -334,10 +350,18 @@ pub struct ProwJobStatus {
     #[serde(rename = "startTime", default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
     /// When the job moved triggered → pending.
-    #[serde(rename = "pendingTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pendingTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pending_time: Option<Time>,
     /// When the job reached a final state; presence means complete.
-    #[serde(rename = "completionTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "completionTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub completion_time: Option<Time>,
     /// Current state.
     pub state: ProwJobState,
@@ -716,7 +740,11 @@ pub struct GcsConfiguration {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub default_repo: String,
     /// Extension → MIME type (camelCase key, as in Prow).
-    #[serde(rename = "mediaTypes", default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "mediaTypes",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub media_types: BTreeMap<String, String>,
     /// Job URL prefix.
     #[serde(default, skip_serializing_if = "String::is_empty")]

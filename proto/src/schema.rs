@@ -113,7 +113,11 @@ fn walk(doc: &Value, schema: &Value, path: &str, out: &mut Vec<SchemaViolation>)
         // Kubernetes treats an explicit null like an absent field for optional fields.
         return;
     }
-    if schema.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true) {
+    if schema
+        .get("x-kubernetes-int-or-string")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
         if !matches!(doc, Value::String(_)) && type_name(doc) != "integer" {
             out.push(SchemaViolation {
                 path: here.to_owned(),
@@ -139,7 +143,10 @@ fn walk(doc: &Value, schema: &Value, path: &str, out: &mut Vec<SchemaViolation>)
         let allowed: Vec<String> = values.iter().map(|v| v.to_string()).collect();
         out.push(SchemaViolation {
             path: here.to_owned(),
-            message: format!("unsupported value {doc}: expected one of {}", allowed.join(", ")),
+            message: format!(
+                "unsupported value {doc}: expected one of {}",
+                allowed.join(", ")
+            ),
         });
     }
     if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_f64), doc.as_f64())

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use bosun_proto::api::job_gateway_client::JobGatewayClient;
 use bosun_proto::api::{
-    AbortRequest, GetRequest, ListRequest, LogsRequest, Pull, Refs, RerunRequest, SubmitRequest, TriggerRequest,
-    WatchRequest, watch_event,
+    AbortRequest, GetRequest, ListRequest, LogsRequest, Pull, Refs, RerunRequest, SubmitRequest,
+    TriggerRequest, WatchRequest, watch_event,
 };
 use clap::Args;
 use futures::StreamExt;
@@ -34,7 +34,8 @@ impl Interceptor for TokenInterceptor {
 }
 
 /// A connected client.
-pub type Client = JobGatewayClient<tonic::service::interceptor::InterceptedService<Channel, TokenInterceptor>>;
+pub type Client =
+    JobGatewayClient<tonic::service::interceptor::InterceptedService<Channel, TokenInterceptor>>;
 
 /// Connects to `server` (host:port or a URL).
 pub async fn connect(server: &str, token: Option<&str>) -> anyhow::Result<Client> {
@@ -47,16 +48,19 @@ pub async fn connect(server: &str, token: Option<&str>) -> anyhow::Result<Client
         .with_context(|| format!("invalid server address {server:?}"))?
         .connect()
         .await
-        .with_context(|| format!("cannot reach the bosun gateway at {server} (is `bosun serve` running?)"))?;
+        .with_context(|| {
+            format!("cannot reach the bosun gateway at {server} (is `bosun serve` running?)")
+        })?;
     let token = match token {
-        Some(t) => Some(
-            format!("Bearer {t}")
-                .parse()
-                .map_err(|_| anyhow::anyhow!("the token contains characters not allowed in a header"))?,
-        ),
+        Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| {
+            anyhow::anyhow!("the token contains characters not allowed in a header")
+        })?),
         None => None,
     };
-    Ok(JobGatewayClient::with_interceptor(channel, TokenInterceptor(token)).max_decoding_message_size(64 << 20))
+    Ok(
+        JobGatewayClient::with_interceptor(channel, TokenInterceptor(token))
+            .max_decoding_message_size(64 << 20),
+    )
 }
 
 async fn client(args: &ClientArgs) -> anyhow::Result<Client> {
@@ -70,14 +74,20 @@ fn status_err(e: tonic::Status) -> anyhow::Error {
 pub(super) fn read_input(file: &Path) -> anyhow::Result<String> {
     if file.as_os_str() == "-" {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading stdin")?;
         Ok(s)
     } else {
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
     }
 }
 
-pub(super) async fn submit(args: &ClientArgs, file: &Path, key: Option<String>) -> anyhow::Result<ExitCode> {
+pub(super) async fn submit(
+    args: &ClientArgs,
+    file: &Path,
+    key: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let text = read_input(file)?;
     // Validate locally first for an error that names the file.
     bosun_proto::parse::parse_prowjob(&text, &file.display().to_string())?;
@@ -92,7 +102,11 @@ pub(super) async fn submit(args: &ClientArgs, file: &Path, key: Option<String>) 
         .into_inner();
     let job = resp.job.context("gateway returned no job")?;
     if args.output == OutputFormat::Table {
-        let verb = if resp.existing { "existing" } else { "submitted" };
+        let verb = if resp.existing {
+            "existing"
+        } else {
+            "submitted"
+        };
         println!("{verb} {}", job.name);
     } else {
         print_jobs(&[job], args.output)?;
@@ -164,10 +178,9 @@ impl TriggerArgs {
                 .iter()
                 .map(|p| {
                     let mut parts = p.splitn(3, ':');
-                    let number = parts
-                        .next()
-                        .and_then(|n| n.parse().ok())
-                        .ok_or_else(|| anyhow::anyhow!("--pull {p:?}: expected NUMBER:SHA[:AUTHOR]"))?;
+                    let number = parts.next().and_then(|n| n.parse().ok()).ok_or_else(|| {
+                        anyhow::anyhow!("--pull {p:?}: expected NUMBER:SHA[:AUTHOR]")
+                    })?;
                     Ok(Pull {
                         number,
                         sha: parts.next().unwrap_or_default().to_owned(),
@@ -297,7 +310,11 @@ pub(super) async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) async fn watch(args: &ClientArgs, name: Option<String>, job: Option<String>) -> anyhow::Result<ExitCode> {
+pub(super) async fn watch(
+    args: &ClientArgs,
+    name: Option<String>,
+    job: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let mut c = client(args).await?;
     let mut stream = c
         .watch(WatchRequest {
@@ -317,7 +334,11 @@ pub(super) async fn watch(args: &ClientArgs, name: Option<String>, job: Option<S
                 let kind = watch_event::Kind::try_from(ev.kind)
                     .map(|k| k.as_str_name().to_ascii_lowercase())
                     .unwrap_or_default();
-                let desc = pj.status.as_ref().map(|s| s.description.as_str()).unwrap_or("");
+                let desc = pj
+                    .status
+                    .as_ref()
+                    .map(|s| s.description.as_str())
+                    .unwrap_or("");
                 println!(
                     "{:<8} {}  {}  {}  {}",
                     kind,

@@ -23,7 +23,12 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct ClientArgs {
     /// Gateway gRPC address.
-    #[arg(long, env = "BOSUN_SERVER", default_value = "127.0.0.1:7070", global = true)]
+    #[arg(
+        long,
+        env = "BOSUN_SERVER",
+        default_value = "127.0.0.1:7070",
+        global = true
+    )]
     pub server: String,
     /// Bearer token for the gateway, if it requires one.
     #[arg(long, env = "BOSUN_TOKEN", hide_env_values = true, global = true)]
@@ -158,7 +163,10 @@ pub fn main() -> ExitCode {
     if let Command::Podutils { tool } = &cli.command {
         return bosun_agents::podutils::podutils_main(tool);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("bosun: cannot start the async runtime: {e}");
@@ -182,8 +190,16 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Get { name, client } => client::get(&client, &name).await,
         Command::List(args) => client::list(args).await,
         Command::Watch { name, job, client } => client::watch(&client, name, job).await,
-        Command::Logs { name, follow, client } => client::logs(&client, &name, follow).await,
-        Command::Abort { name, reason, client } => client::abort(&client, &name, &reason).await,
+        Command::Logs {
+            name,
+            follow,
+            client,
+        } => client::logs(&client, &name, follow).await,
+        Command::Abort {
+            name,
+            reason,
+            client,
+        } => client::abort(&client, &name, &reason).await,
         Command::Rerun { name, client } => client::rerun(&client, &name).await,
         Command::Podutils { .. } => Ok(ExitCode::from(2)),
     };

@@ -106,10 +106,19 @@ pub fn print_jobs(jobs: &[Job], format: OutputFormat) -> anyhow::Result<()> {
             }
         }
         OutputFormat::Table => {
-            let header: Vec<String> = ["NAME", "JOB", "TYPE", "AGENT", "STATE", "AGE", "BUILD", "DESCRIPTION"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            let header: Vec<String> = [
+                "NAME",
+                "JOB",
+                "TYPE",
+                "AGENT",
+                "STATE",
+                "AGE",
+                "BUILD",
+                "DESCRIPTION",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
             let rows: Vec<Vec<String>> = decoded.iter().map(row).collect();
             let mut widths: Vec<usize> = header.iter().map(String::len).collect();
             for r in &rows {

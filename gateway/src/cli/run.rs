@@ -58,7 +58,10 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut prowjob = match &args.file {
         Some(file) => {
             let text = read_input(file)?;
-            Some(bosun_proto::parse::parse_prowjob(&text, &file.display().to_string())?)
+            Some(bosun_proto::parse::parse_prowjob(
+                &text,
+                &file.display().to_string(),
+            )?)
         }
         None => None,
     };
@@ -76,7 +79,10 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<ExitCode> {
     let gateway = crate::serve::start(crate::serve::GatewayOptions {
         grpc_addr: "127.0.0.1:0".into(),
         http_addr: None,
-        data_dir: args.data_dir.clone().unwrap_or_else(crate::serve::default_data_dir),
+        data_dir: args
+            .data_dir
+            .clone()
+            .unwrap_or_else(crate::serve::default_data_dir),
         config_path: args.config.config_path.clone(),
         job_config_path: args.config.job_config_path.clone(),
         tokens: Vec::new(),
@@ -89,7 +95,10 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// `clone_uri: ".."` (or `./x`, `../x`) in a job file means a path relative to that file:
 /// handy for running a job against a local checkout.
-fn resolve_relative_clone_uris(pj: &mut bosun_proto::ProwJob, file: &std::path::Path) -> anyhow::Result<()> {
+fn resolve_relative_clone_uris(
+    pj: &mut bosun_proto::ProwJob,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
     let base = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -207,7 +216,9 @@ async fn drive(
     };
     let status = job.status.clone().unwrap_or_default();
     let took = match (&status.start_time, &status.completion_time) {
-        (Some(s), Some(c)) => human_duration(c.0.as_second().saturating_sub(s.0.as_second()).max(0) as u64),
+        (Some(s), Some(c)) => {
+            human_duration(c.0.as_second().saturating_sub(s.0.as_second()).max(0) as u64)
+        }
         _ => String::new(),
     };
     eprintln!(

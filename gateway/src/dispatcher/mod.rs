@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bosun_agents::{AgentRegistry, LogStream};
 use bosun_agents::artifacts::Artifacts;
+use bosun_agents::{AgentRegistry, LogStream};
 use bosun_gateway_store::{JobStore, ListFilter, StoreError, StoredJob, WatchEventKind};
 use bosun_proto::{ProwJob, ProwJobState};
 use futures::StreamExt;

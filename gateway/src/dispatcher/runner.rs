@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::Inner;
 use super::schedule::agent_of;
 use super::transitions::{self, TransitionError, modify, now};
-use super::Inner;
 
 /// Where a runner begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,10 @@ async fn drive(inner: &Arc<Inner>, name: &str, phase: Phase, cancel: &Cancellati
         }
     };
     let Some(agent) = inner.agents.get(agent_of(&job)) else {
-        let outcome = Outcome::error(format!("Terminal error: unknown agent {:?}.", agent_of(&job)));
+        let outcome = Outcome::error(format!(
+            "Terminal error: unknown agent {:?}.",
+            agent_of(&job)
+        ));
         transitions::finish(inner, name, &outcome).await;
         return;
     };
@@ -283,7 +286,11 @@ async fn follow(
 }
 
 /// The build log of a job: from the agent while it runs, from storage once it is done.
-pub(crate) async fn logs(inner: &Arc<Inner>, name: &str, follow: bool) -> Result<LogStream, TransitionError> {
+pub(crate) async fn logs(
+    inner: &Arc<Inner>,
+    name: &str,
+    follow: bool,
+) -> Result<LogStream, TransitionError> {
     let stored = inner.store.get(name).await.map_err(|e| match e {
         bosun_gateway_store::StoreError::NotFound { .. } => TransitionError::NotFound(name.into()),
         e => e.into(),
@@ -309,10 +316,9 @@ pub(crate) async fn logs(inner: &Arc<Inner>, name: &str, follow: bool) -> Result
     {
         return Ok(Box::pin(futures::stream::once(async move { Ok(bytes) })));
     }
-    let agent = inner
-        .agents
-        .get(agent_of(&job))
-        .ok_or_else(|| TransitionError::Unsupported(format!("no agent {:?} for logs", agent_of(&job))))?;
+    let agent = inner.agents.get(agent_of(&job)).ok_or_else(|| {
+        TransitionError::Unsupported(format!("no agent {:?} for logs", agent_of(&job)))
+    })?;
     agent
         .logs(&job, follow)
         .await

@@ -103,7 +103,9 @@ pub(crate) async fn schedule(inner: &Arc<Inner>) {
     }
     // Jobs queued while we held the lock cannot exist (we hold it), so just restore.
     st.queue = keep;
-    inner.metrics.set_queue_depth(st.queue.len(), st.running.len());
+    inner
+        .metrics
+        .set_queue_depth(st.queue.len(), st.running.len());
 }
 
 /// Starts a runner task for a job.
@@ -119,9 +121,10 @@ pub(crate) fn launch(inner: &Arc<Inner>, st: &mut SchedState, job: &ProwJob, pha
         },
     );
     let inner2 = inner.clone();
-    inner
-        .supervisor
-        .spawn(format!("job/{name}"), runner::run(inner2, name, phase, cancel));
+    inner.supervisor.spawn(
+        format!("job/{name}"),
+        runner::run(inner2, name, phase, cancel),
+    );
 }
 
 fn refs_digest(r: &Refs) -> String {

@@ -157,7 +157,11 @@ pub async fn wait_complete(c: &mut JobGatewayClient<Channel>, name: &str) -> Pro
 }
 
 /// Waits until the job reaches `state`.
-pub async fn wait_state(c: &mut JobGatewayClient<Channel>, name: &str, state: ProwJobState) -> ProwJob {
+pub async fn wait_state(
+    c: &mut JobGatewayClient<Channel>,
+    name: &str,
+    state: ProwJobState,
+) -> ProwJob {
     let fut = async {
         let mut stream = c
             .watch(WatchRequest {
@@ -182,7 +186,12 @@ pub async fn wait_state(c: &mut JobGatewayClient<Channel>, name: &str, state: Pr
 }
 
 pub async fn get(c: &mut JobGatewayClient<Channel>, name: &str) -> ProwJob {
-    decode(&c.get(GetRequest { name: name.into() }).await.expect("get").into_inner())
+    decode(
+        &c.get(GetRequest { name: name.into() })
+            .await
+            .expect("get")
+            .into_inner(),
+    )
 }
 
 /// Polls `cond` until true or the deadline passes.
