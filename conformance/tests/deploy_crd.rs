@@ -14,7 +14,10 @@ fn deployed_crd_matches_the_rust_type() {
         std::fs::write(&path, &generated).expect("write crd");
     }
     let committed = std::fs::read_to_string(&path).expect("deploy/crds/prowjob.yaml exists");
-    assert!(committed == generated, "deploy/crds/prowjob.yaml is stale; regenerate it");
+    assert!(
+        committed == generated,
+        "deploy/crds/prowjob.yaml is stale; regenerate it"
+    );
     // And it is a valid CRD for the same resource Prow defines.
     let crd: serde_json::Value = serde_yaml::from_str(&committed).expect("yaml");
     assert_eq!(crd["metadata"]["name"], "prowjobs.prow.k8s.io");

@@ -419,3 +419,127 @@ async fn a_second_gateway_on_the_same_data_dir_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use by another bosun gateway"), "{err}");
 }
+
+fn with_spec(job: String, extra: serde_json::Value) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(&job).expect("json");
+    if let (Some(spec), Some(extra)) = (v["spec"].as_object_mut(), extra.as_object()) {
+        for (k, val) in extra {
+            spec.insert(k.clone(), val.clone());
+        }
+    }
+    v.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_timeout_aborts_the_job() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let mut c = gw.client().await;
+    let job = with_spec(
+        local_job("e2e-running-timeout", "sleep 300"),
+        serde_json::json!({"decoration_config": {"pod_running_timeout": "1s", "grace_period": "1s"}}),
+    );
+    let name = submit(&mut c, job).await;
+    let job = wait_complete(&mut c, &name).await;
+    assert_eq!(job.state(), ProwJobState::Aborted);
+    assert_eq!(
+        job.status.expect("status").description,
+        "Pod running timeout."
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_presubmit_run_aborts_the_older_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let mut c = gw.client().await;
+    let presubmit = |sha: &str| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&local_job("e2e-presubmit", "sleep 300")).expect("json");
+        v["spec"]["type"] = "presubmit".into();
+        v["spec"]["refs"] = serde_json::json!({
+            "org": "acme", "repo": "widget", "base_ref": "main",
+            "pulls": [{"number": 5, "author": "dev", "sha": sha}]
+        });
+        v["spec"]["decoration_config"] =
+            serde_json::json!({"skip_cloning": true, "grace_period": "1s"});
+        v.to_string()
+    };
+    let older = submit(&mut c, presubmit("aaa")).await;
+    wait_state(&mut c, &older, ProwJobState::Pending).await;
+    let newer = submit(&mut c, presubmit("bbb")).await;
+    let old = wait_complete(&mut c, &older).await;
+    let status = old.status.expect("status");
+    assert_eq!(status.state, ProwJobState::Aborted);
+    assert!(
+        status.description.contains("newer version"),
+        "{}",
+        status.description
+    );
+    assert_eq!(
+        status.prev_report_states.get("github-reporter"),
+        Some(&ProwJobState::Aborted),
+        "GitHub is not told about superseded runs"
+    );
+    assert_eq!(
+        wait_state(&mut c, &newer, ProwJobState::Pending)
+            .await
+            .state(),
+        ProwJobState::Pending
+    );
+    c.abort(AbortRequest {
+        name: newer.clone(),
+        reason: String::new(),
+    })
+    .await
+    .expect("abort newer");
+    wait_complete(&mut c, &newer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_limit_and_job_queues_hold_jobs_in_triggered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "plank:\n  max_concurrency: 2\n  job_queue_capacities:\n    serial: 1\n    closed: 0\n",
+    )
+    .expect("write");
+    let gate = dir.path().join("gate");
+    let gw = Gateway::start(
+        &dir.path().join("data"),
+        &["--config-path", &config.display().to_string()],
+    );
+    let mut c = gw.client().await;
+    let script = format!("while [ ! -e {} ]; do sleep 0.05; done", gate.display());
+    let queued = |name: &str, queue: &str| {
+        with_spec(
+            local_job(name, &script),
+            serde_json::json!({"job_queue_name": queue}),
+        )
+    };
+    let a = submit(&mut c, queued("e2e-q-a", "serial")).await;
+    wait_state(&mut c, &a, ProwJobState::Pending).await;
+    let b = submit(&mut c, queued("e2e-q-b", "serial")).await;
+    let never = submit(&mut c, queued("e2e-q-never", "closed")).await;
+    let free1 = submit(&mut c, local_job("e2e-free-1", &script)).await;
+    wait_state(&mut c, &free1, ProwJobState::Pending).await;
+    let free2 = submit(&mut c, local_job("e2e-free-2", &script)).await;
+    // a + free1 use the global limit of 2: b (queue full), free2 (global) and never wait.
+    for n in [&b, &never, &free2] {
+        assert_eq!(get(&mut c, n).await.state(), ProwJobState::Triggered, "{n}");
+    }
+    std::fs::write(&gate, b"go").expect("release");
+    for n in [&a, &b, &free1, &free2] {
+        assert_eq!(
+            wait_complete(&mut c, n).await.state(),
+            ProwJobState::Success,
+            "{n}"
+        );
+    }
+    assert_eq!(
+        get(&mut c, &never).await.state(),
+        ProwJobState::Triggered,
+        "capacity 0 never runs"
+    );
+}

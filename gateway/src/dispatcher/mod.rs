@@ -82,6 +82,9 @@ struct SchedState {
     queue: Vec<String>,
     /// Jobs with a runner.
     running: HashMap<String, Running>,
+    /// Jobs whose runner ended but whose completion the watch has not shown yet; stale
+    /// events for them must not start a second runner.
+    finished: std::collections::HashSet<String>,
 }
 
 pub(crate) struct Inner {
@@ -190,7 +193,11 @@ impl DispatcherLoop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
                     Some(name) = self.runner_done.recv() => {
-                        self.inner.state.lock().await.running.remove(&name);
+                        let mut st = self.inner.state.lock().await;
+                        if st.running.remove(&name).is_some() && st.jobs.contains_key(&name) {
+                            st.finished.insert(name);
+                        }
+                        drop(st);
                         schedule::schedule(&self.inner).await;
                     }
                     event = events.next() => match event {
@@ -253,6 +260,7 @@ impl DispatcherLoop {
             return;
         }
         if deleted || stored.job.is_complete() {
+            st.finished.remove(&name);
             st.jobs.remove(&name);
             st.queue.retain(|n| n != &name);
             if let Some(r) = st.running.get(&name) {
@@ -262,6 +270,10 @@ impl DispatcherLoop {
             return;
         }
         let state = stored.job.state();
+        if st.finished.contains(&name) {
+            // Its runner already completed it; this is an older event still in flight.
+            return;
+        }
         let is_new = !st.jobs.contains_key(&name);
         st.jobs.insert(
             name.clone(),

@@ -37,6 +37,7 @@ async fn drive(inner: &Arc<Inner>, name: &str, phase: Phase, cancel: &Cancellati
         return;
     }
     let job = match inner.store.get(name).await {
+        Ok(s) if s.job.is_complete() => return,
         Ok(s) => s.job,
         Err(e) => {
             tracing::error!(job = %name, "cannot load job: {e}");
