@@ -8,6 +8,8 @@
 
 mod agent;
 pub mod artifacts;
+pub mod docker;
+pub mod kubernetes;
 pub mod local;
 pub mod podutils;
 mod registry;

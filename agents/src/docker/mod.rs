@@ -1,0 +1,1 @@
+//! The `docker` agent: jobs as Docker Engine containers.

@@ -1,0 +1,1 @@
+//! ProwJob → decorated Pod, as Prow's `pkg/pod-utils/decorate` does.
