@@ -25,6 +25,10 @@ pub enum AgentError {
     /// The workload does not exist (never started, or deleted behind bosun's back).
     #[error("workload not found: {0}")]
     NotFound(String),
+    /// The workload stopped unexpectedly (evicted, node lost) and was removed; the
+    /// dispatcher may recreate it with a fresh build id, up to the revival limit.
+    #[error("workload stopped unexpectedly ({0})")]
+    WorkloadLost(String),
     /// Anything else; treated like `Unavailable` but logged as a bug.
     #[error("internal agent error: {0}")]
     Internal(String),

@@ -205,6 +205,9 @@ pub fn dispatcher_config(config: &LoadedConfig) -> DispatcherConfig {
     if let Some(d) = plank.pod_running_timeout {
         out.pod_running_timeout = d.get();
     }
+    if let Some(n) = plank.max_revivals {
+        out.max_revivals = i32::try_from(n).unwrap_or(i32::MAX).max(0);
+    }
     out.max_backoff = Duration::from_secs(30);
     out
 }

@@ -44,6 +44,8 @@ pub struct DispatcherConfig {
     pub max_backoff: Duration,
     /// How long to wait for a workload to stop after an abort before giving up on it.
     pub abort_deadline: Duration,
+    /// How often a workload that stopped unexpectedly is recreated (`plank.max_revivals`).
+    pub max_revivals: i32,
 }
 
 impl Default for DispatcherConfig {
@@ -55,6 +57,7 @@ impl Default for DispatcherConfig {
             pod_running_timeout: Duration::from_secs(48 * 3600),
             max_backoff: Duration::from_secs(30),
             abort_deadline: Duration::from_secs(60),
+            max_revivals: 3,
         }
     }
 }

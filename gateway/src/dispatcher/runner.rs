@@ -59,7 +59,7 @@ async fn drive(inner: &Arc<Inner>, name: &str, phase: Phase, cancel: &Cancellati
         },
         _ => job,
     };
-    let outcome = follow(inner, agent.as_ref(), &job, cancel).await;
+    let outcome = follow(inner, agent.as_ref(), job, cancel).await;
     transitions::finish(inner, name, &outcome).await;
 }
 
@@ -210,11 +210,11 @@ fn job_timeouts(inner: &Inner, job: &ProwJob) -> (Duration, Duration) {
 async fn follow(
     inner: &Arc<Inner>,
     agent: &dyn Agent,
-    job: &ProwJob,
+    mut job: ProwJob,
     cancel: &CancellationToken,
 ) -> Outcome {
     let name = job.name().to_owned();
-    let (pending_timeout, running_timeout) = job_timeouts(inner, job);
+    let (pending_timeout, running_timeout) = job_timeouts(inner, &job);
     let mut running_since: Option<Instant> = None;
     let mut pending_deadline = Instant::now() + pending_timeout;
     let mut backoff = Duration::from_millis(500);
@@ -222,16 +222,15 @@ async fn follow(
     let mut abort_deadline = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     loop {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let wait = agent.wait(job, tx);
-        tokio::pin!(wait);
-        let result = loop {
+        let mut wait = Box::pin(agent.wait(&job, tx));
+        let result = 'waiting: loop {
             let deadline = match (aborting.is_some(), running_since) {
                 (true, _) => abort_deadline,
                 (false, None) => pending_deadline,
                 (false, Some(t)) => t + running_timeout,
             };
             tokio::select! {
-                res = &mut wait => break res,
+                res = &mut wait => break 'waiting res,
                 Some(progress) = rx.recv() => match progress {
                     Progress::Running => {
                         if running_since.is_none() {
@@ -243,7 +242,7 @@ async fn follow(
                 _ = cancel.cancelled(), if aborting.is_none() => {
                     aborting = Some(Outcome::aborted("Job aborted."));
                     abort_deadline = Instant::now() + inner.config.abort_deadline;
-                    if let Err(e) = agent.abort(job).await {
+                    if let Err(e) = agent.abort(&job).await {
                         tracing::warn!(job = %name, "abort failed: {e}");
                     }
                 }
@@ -258,7 +257,7 @@ async fn follow(
                         Outcome::aborted("Pod running timeout.")
                     };
                     tracing::warn!(job = %name, "{}", outcome.description);
-                    if let Err(e) = agent.abort(job).await {
+                    if let Err(e) = agent.abort(&job).await {
                         tracing::warn!(job = %name, "abort after timeout failed: {e}");
                     }
                     aborting = Some(outcome);
@@ -266,6 +265,7 @@ async fn follow(
                 }
             }
         };
+        drop(wait);
         match result {
             Ok(outcome) => return aborting.unwrap_or(outcome),
             Err(AgentError::NotFound(msg)) => {
@@ -274,6 +274,19 @@ async fn follow(
                 });
             }
             Err(AgentError::InvalidJob(msg)) => return aborting.unwrap_or(Outcome::error(msg)),
+            Err(AgentError::WorkloadLost(cause)) => {
+                if let Some(outcome) = aborting {
+                    return outcome;
+                }
+                match revive(inner, agent, &job, &cause, cancel).await {
+                    Ok(revived) => {
+                        job = revived;
+                        running_since = None;
+                        pending_deadline = Instant::now() + pending_timeout;
+                    }
+                    Err(outcome) => return outcome,
+                }
+            }
             Err(e) => {
                 tracing::warn!(job = %name, "lost track of the workload, re-attaching in {backoff:?}: {e}");
                 tokio::time::sleep(backoff).await;
@@ -281,6 +294,63 @@ async fn follow(
                 if running_since.is_none() {
                     pending_deadline = pending_deadline.max(Instant::now());
                 }
+            }
+        }
+    }
+}
+
+/// Recreates a workload that stopped unexpectedly, with a fresh build id, as plank does up to
+/// `plank.max_revivals`; past the limit the job ends in `error`.
+async fn revive(
+    inner: &Arc<Inner>,
+    agent: &dyn Agent,
+    job: &ProwJob,
+    cause: &str,
+    cancel: &CancellationToken,
+) -> Result<ProwJob, Outcome> {
+    let name = job.name().to_owned();
+    let max = inner.config.max_revivals;
+    let count = job.status.as_ref().map(|s| s.pod_revival_count).unwrap_or(0);
+    if count >= max {
+        return Err(Outcome::error(format!(
+            "Job pod reached max revivals ({max}) after being stopped unexpectedly ({cause})"
+        )));
+    }
+    let id = inner.build_ids.next();
+    let revived = modify(inner, &name, |j| {
+        if j.is_complete() {
+            return Ok(false);
+        }
+        let status = j.status_mut();
+        status.pod_revival_count += 1;
+        status.build_id = id.clone();
+        status.description = format!("Recreating the workload after it stopped unexpectedly ({cause}).");
+        Ok(true)
+    })
+    .await;
+    let job = match revived {
+        Ok(Some(stored)) => stored.job,
+        Ok(None) => return Err(Outcome::aborted("Job aborted.")),
+        Err(e) => return Err(Outcome::error(format!("Could not recreate the workload: {e}"))),
+    };
+    tracing::warn!(job = %name, %cause, "workload stopped unexpectedly; recreating it");
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        if cancel.is_cancelled() {
+            return Err(Outcome::aborted("Job aborted."));
+        }
+        match agent.start(&job).await {
+            Ok(_) => return Ok(job),
+            Err(AgentError::InvalidJob(msg)) => {
+                return Err(Outcome::error(format!("Job can not be started: {msg}")));
+            }
+            Err(e) => {
+                tracing::warn!(job = %name, "recreating the workload failed, retrying in {backoff:?}: {e}");
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(inner.config.max_backoff);
             }
         }
     }
