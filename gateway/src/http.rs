@@ -9,19 +9,21 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use bosun_agents::kubernetes::{BuildClusters, ClusterHealth};
 use bosun_gateway_store::JobStore;
 
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
 struct AppState {
+    clusters: BuildClusters,
     store: Arc<dyn JobStore>,
     metrics: Metrics,
     artifacts_dir: PathBuf,
 }
 
 /// The HTTP routes.
-pub fn router(store: Arc<dyn JobStore>, metrics: Metrics, artifacts_dir: PathBuf) -> Router {
+pub fn router(store: Arc<dyn JobStore>, metrics: Metrics, artifacts_dir: PathBuf, clusters: BuildClusters) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -32,17 +34,37 @@ pub fn router(store: Arc<dyn JobStore>, metrics: Metrics, artifacts_dir: PathBuf
         )
         .route("/artifacts/{*path}", get(artifact))
         .with_state(AppState {
+            clusters,
             store,
             metrics,
             artifacts_dir,
         })
 }
 
+/// Ready when the store answers. Each build cluster's health is listed too; an unreachable
+/// cluster does not make the gateway unready (jobs for other clusters still run).
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.current_revision().await {
-        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("job store: {e}\n")).into_response(),
+    let mut body = String::new();
+    let store_ok = match state.store.current_revision().await {
+        Ok(_) => {
+            body.push_str("store: ok\n");
+            true
+        }
+        Err(e) => {
+            body.push_str(&format!("store: unavailable: {e}\n"));
+            false
+        }
+    };
+    for (alias, health) in state.clusters.health() {
+        let line = match health {
+            ClusterHealth::Reachable => "ok".to_owned(),
+            ClusterHealth::Unknown => "not checked yet".to_owned(),
+            ClusterHealth::Unreachable(e) => format!("unreachable: {e}"),
+        };
+        body.push_str(&format!("cluster {alias}: {line}\n"));
     }
+    let code = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, body).into_response()
 }
 
 async fn metrics_handler(State(state): State<AppState>) -> Response {

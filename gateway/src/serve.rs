@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bosun_agents::AgentRegistry;
+use bosun_agents::kubernetes::{BuildClusters, KubernetesAgent, KubernetesAgentConfig};
 use bosun_agents::artifacts::Artifacts;
 use bosun_agents::local::{LocalAgent, LocalAgentConfig};
 use bosun_gateway_store::{JobStore, SqliteJobStore};
@@ -37,6 +38,8 @@ pub struct GatewayOptions {
     pub job_config_path: Option<PathBuf>,
     /// Accepted bearer tokens (empty = no auth).
     pub tokens: Vec<String>,
+    /// Kubeconfig files for build clusters.
+    pub kubeconfigs: Vec<PathBuf>,
 }
 
 /// A started gateway.
@@ -142,6 +145,22 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
     let artifacts = Artifacts::local_dir(&artifacts_dir, url_base)
         .with_context(|| format!("opening artifact storage {}", artifacts_dir.display()))?;
 
+    let clusters = BuildClusters::load(&opts.kubeconfigs, &[])
+        .await
+        .context("loading build clusters")?;
+    let kube_config = KubernetesAgentConfig {
+        pod_namespace: loaded
+            .as_ref()
+            .map(|l| l.prow().pod_namespace.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".into()),
+        pod_unscheduled_timeout: loaded
+            .as_ref()
+            .and_then(|l| l.prow().plank.pod_unscheduled_timeout)
+            .map(|d| d.get())
+            .unwrap_or(Duration::from_secs(5 * 60)),
+    };
+
     let exe = std::env::current_exe().context("locating the bosun executable")?;
     let mut agents = AgentRegistry::new();
     agents.register(Arc::new(LocalAgent::new(LocalAgentConfig::new(
@@ -153,6 +172,7 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
         ],
         artifacts.clone(),
     ))));
+    agents.register(Arc::new(KubernetesAgent::new(clusters.clone(), kube_config)));
 
     let (supervisor, critical) = Supervisor::new();
     let metrics = Metrics::default();
@@ -167,6 +187,19 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
         metrics.clone(),
     );
     supervisor.spawn_critical("dispatcher", dispatcher_loop.run());
+    if !clusters.is_empty() {
+        let clusters = clusters.clone();
+        let shutdown = supervisor.shutdown_token();
+        supervisor.spawn_critical("cluster-health", async move {
+            loop {
+                clusters.check_health(Duration::from_secs(5)).await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok::<(), std::convert::Infallible>(()),
+                    _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+                }
+            }
+        });
+    }
 
     let triggerer = Arc::new(Triggerer::new(loaded));
     let service = GatewayService::new(
@@ -203,7 +236,7 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
     });
 
     if let Some(listener) = http_listener {
-        let app = crate::http::router(store.clone(), metrics.clone(), artifacts_dir.clone());
+        let app = crate::http::router(store.clone(), metrics.clone(), artifacts_dir.clone(), clusters.clone());
         let shutdown = supervisor.shutdown_token();
         supervisor.spawn_critical("http-server", async move {
             axum::serve(listener, app)
@@ -267,7 +300,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .collect(),
         None => Vec::new(),
     };
+    let mut kubeconfigs = args.kubeconfigs.clone();
+    if let Some(dir) = &args.kubeconfig_dir {
+        kubeconfigs.extend(
+            bosun_agents::kubernetes::clusters::kubeconfigs_in_dir(dir, args.kubeconfig_suffix.as_deref())
+                .context("reading --kubeconfig-dir")?,
+        );
+    }
     let gateway = start(GatewayOptions {
+        kubeconfigs,
         grpc_addr: args.grpc_addr,
         http_addr: args.http_addr,
         data_dir: args.data_dir.unwrap_or_else(default_data_dir),

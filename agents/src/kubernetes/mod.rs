@@ -1,12 +1,11 @@
 //! The `kubernetes` agent: Prow's pod-utility decoration ([`decorate`]), build clusters
 //! ([`clusters`]) and pods followed with kube-runtime watchers ([`KubernetesAgent`]).
 
-// `agent` joins the module tree once `decorate::prowjob_to_pod` lands.
-// mod agent;
+mod agent;
 pub mod clusters;
 pub mod decorate;
 
-// pub use agent::{KubernetesAgent, KubernetesAgentConfig};
+pub use agent::{KubernetesAgent, KubernetesAgentConfig};
 pub use clusters::{BuildClusters, ClusterError, ClusterHealth};
 
 /// The alias of the gateway's own cluster.

@@ -63,6 +63,15 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// Kubeconfig file whose contexts are build clusters (repeatable).
+    #[arg(long = "kubeconfig")]
+    pub kubeconfigs: Vec<PathBuf>,
+    /// Directory of kubeconfig files; every context of every file is a build cluster.
+    #[arg(long)]
+    pub kubeconfig_dir: Option<PathBuf>,
+    /// With --kubeconfig-dir: only files ending in this suffix.
+    #[arg(long, requires = "kubeconfig_dir")]
+    pub kubeconfig_suffix: Option<String>,
     /// File with bearer tokens (one per line) clients must present; none = no auth.
     #[arg(long, env = "BOSUN_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,

@@ -86,6 +86,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<ExitCode> {
         config_path: args.config.config_path.clone(),
         job_config_path: args.config.job_config_path.clone(),
         tokens: Vec::new(),
+        kubeconfigs: Vec::new(),
     })
     .await?;
     let result = drive(&gateway, &args, prowjob, env).await;
