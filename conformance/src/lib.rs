@@ -2,6 +2,8 @@
 //! MUST do; the tests under `tests/` check bosun against Prow's own data, read in place from
 //! `../shared/conformance` (never copied into this repository).
 
+pub mod kube_api;
+
 use std::path::PathBuf;
 
 /// The shared conformance data directory (`../shared/conformance` beside the clone).
