@@ -106,26 +106,26 @@ pub struct LocalAgent {
     starting: tokio::sync::Mutex<()>,
 }
 
-/// The files of one run.
+/// The files of one run (the docker agent keeps the same layout on the host).
 #[derive(Debug, Clone)]
-struct JobFiles {
-    dir: PathBuf,
-    src: PathBuf,
-    artifacts: PathBuf,
-    process_log: PathBuf,
-    marker: PathBuf,
-    metadata: PathBuf,
-    clone_log: PathBuf,
-    pid_file: PathBuf,
-    pgid_file: PathBuf,
-    result_file: PathBuf,
-    workload_log: PathBuf,
-    started: PathBuf,
-    abort_requested: PathBuf,
+pub(crate) struct JobFiles {
+    pub(crate) dir: PathBuf,
+    pub(crate) src: PathBuf,
+    pub(crate) artifacts: PathBuf,
+    pub(crate) process_log: PathBuf,
+    pub(crate) marker: PathBuf,
+    pub(crate) metadata: PathBuf,
+    pub(crate) clone_log: PathBuf,
+    pub(crate) pid_file: PathBuf,
+    pub(crate) pgid_file: PathBuf,
+    pub(crate) result_file: PathBuf,
+    pub(crate) workload_log: PathBuf,
+    pub(crate) started: PathBuf,
+    pub(crate) abort_requested: PathBuf,
 }
 
 impl JobFiles {
-    fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         let logs = dir.join("logs");
         Self {
             src: dir.join("src"),
@@ -203,7 +203,7 @@ fn read_pgid(files: &JobFiles) -> Option<Pid> {
         .map(Pid::from_raw)
 }
 
-fn io_unavailable(what: &str, path: &Path, e: std::io::Error) -> AgentError {
+pub(crate) fn io_unavailable(what: &str, path: &Path, e: std::io::Error) -> AgentError {
     AgentError::Unavailable(format!("{what} {}: {e}", path.display()))
 }
 
@@ -245,7 +245,7 @@ fn check_name(job: &ProwJob) -> Result<&str, AgentError> {
     }
 }
 
-fn build_id(job: &ProwJob) -> Result<&str, AgentError> {
+pub(crate) fn build_id(job: &ProwJob) -> Result<&str, AgentError> {
     match job.status.as_ref().map(|s| s.build_id.as_str()) {
         Some(id) if !id.is_empty() => Ok(id),
         _ => Err(AgentError::InvalidJob(
@@ -254,7 +254,7 @@ fn build_id(job: &ProwJob) -> Result<&str, AgentError> {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
     let data = std::fs::read(path).ok()?;
     serde_json::from_slice(&data).ok()
 }
@@ -307,7 +307,7 @@ impl LocalAgent {
         self.children.lock().ok()?.get(name).cloned()
     }
 
-    fn clone_options(&self, job: &ProwJob, files: &JobFiles) -> Option<CloneRefsOptions> {
+    pub(crate) fn clone_options(job: &ProwJob, files: &JobFiles) -> Option<CloneRefsOptions> {
         let skip = job
             .spec
             .decoration_config
@@ -362,7 +362,7 @@ impl LocalAgent {
             ));
         };
         let build_id = build_id(job)?;
-        let clone = self.clone_options(job, files);
+        let clone = Self::clone_options(job, files);
         let entry = EntrypointOptions {
             timeout: self.timeout_for(job),
             grace_period: self.grace_for(job),
@@ -467,106 +467,19 @@ impl LocalAgent {
 
     /// Decides the outcome from the files the workload left, uploads, and returns it.
     async fn finish(&self, job: &ProwJob, files: &JobFiles) -> Result<Outcome, AgentError> {
-        let marker = read_marker(&files.marker);
-        let result: Option<RunResult> = read_json(&files.result_file);
-        let records: Option<Vec<Record>> = read_json(&files.clone_log);
-        let clone_failure = records.iter().flatten().find_map(Record::failure_summary);
-        let abort_requested = files.abort_requested.exists();
-        let termination = result.as_ref().map(|r| r.termination);
-        let outcome = match marker {
-            Err(e) => Outcome::error(format!("reading the exit code marker: {e}")),
-            Ok(Some(entrypoint::ABORTED_CODE)) => Outcome::aborted("Job aborted."),
-            Ok(None) if abort_requested => Outcome::aborted("Job aborted."),
-            _ if clone_failure.is_some() => Outcome {
-                state: bosun_proto::ProwJobState::Failure,
-                description: format!("Cloning refs failed: {}", clone_failure.unwrap_or_default()),
-            },
-            Ok(Some(0)) => Outcome::success(),
-            Ok(Some(entrypoint::INTERNAL_ERROR_CODE))
-                if termination == Some(Termination::TimedOut) =>
-            {
-                Outcome {
-                    state: bosun_proto::ProwJobState::Failure,
-                    description: format!(
-                        "Job timed out after {}.",
-                        fmt_duration(result.as_ref().map(|r| r.timeout).unwrap_or_default())
-                    ),
-                }
-            }
-            Ok(Some(entrypoint::INTERNAL_ERROR_CODE))
-                if termination == Some(Termination::StartFailed) =>
-            {
-                Outcome {
-                    state: bosun_proto::ProwJobState::Failure,
-                    description: "Job failed: the test process could not be started.".into(),
-                }
-            }
-            Ok(Some(_)) => Outcome::failure(),
-            Ok(None) => Outcome::error("workload ended without writing its exit code"),
-        };
-        self.upload(job, files, &outcome, records.as_deref())
-            .await
-            .map_err(|e| AgentError::Unavailable(format!("uploading logs and artifacts: {e}")))?;
+        let (outcome, records) = decide_outcome(files);
+        let outcome = outcome
+            .unwrap_or_else(|| Outcome::error("workload ended without writing its exit code"));
+        upload_run(
+            &self.config.artifacts,
+            job,
+            files,
+            &outcome,
+            records.as_deref(),
+        )
+        .await
+        .map_err(|e| AgentError::Unavailable(format!("uploading logs and artifacts: {e}")))?;
         Ok(outcome)
-    }
-
-    async fn upload(
-        &self,
-        job: &ProwJob,
-        files: &JobFiles,
-        outcome: &Outcome,
-        records: Option<&[Record]>,
-    ) -> Result<(), crate::artifacts::ArtifactsError> {
-        let a = &self.config.artifacts;
-        if let Some(r) = records.filter(|r| r.iter().any(|x| x.failed)) {
-            // As with Prow's initupload: a clone failure's build log is the clone log (plus
-            // whatever the entrypoint said about it).
-            let mut log = clonerefs::format_records(r).into_bytes();
-            if let Ok(extra) = tokio::fs::read(&files.process_log).await {
-                log.extend(extra);
-            }
-            a.put(job, "build-log.txt", Bytes::from(log)).await?;
-        } else if files.process_log.exists() {
-            a.put_file(job, "build-log.txt", &files.process_log).await?;
-        }
-        if let Some(r) = records {
-            a.put(
-                job,
-                "clone-log.txt",
-                Bytes::from(clonerefs::format_records(r)),
-            )
-            .await?;
-            a.put_file(job, "clone-records.json", &files.clone_log)
-                .await?;
-        }
-        let started_ts = read_json::<StartedJson>(&files.started)
-            .map(|s| s.timestamp)
-            .unwrap_or_else(unix_now);
-        let started = started_for_job(job, records.unwrap_or_default(), started_ts);
-        a.put(job, "started.json", json_bytes(&started)).await?;
-
-        let metadata = read_json::<serde_json::Value>(&files.metadata)
-            .and_then(|v| match v {
-                serde_json::Value::Object(m) => Some(m),
-                _ => None,
-            })
-            .unwrap_or_default();
-        let (passed, result) = match outcome.state {
-            bosun_proto::ProwJobState::Success => (true, "SUCCESS"),
-            bosun_proto::ProwJobState::Aborted => (false, "ABORTED"),
-            _ => (false, "FAILURE"),
-        };
-        let finished = finished_for(
-            job.spec.refs.as_ref(),
-            &job.spec.extra_refs,
-            passed,
-            result,
-            metadata,
-            unix_now(),
-        );
-        a.put(job, "finished.json", json_bytes(&finished)).await?;
-        a.upload_dir(job, &files.artifacts, "artifacts").await?;
-        Ok(())
     }
 
     fn send_running_once(files: &JobFiles, progress: &ProgressSender, sent: &mut bool) {
@@ -577,7 +490,109 @@ impl LocalAgent {
     }
 }
 
-fn json_bytes<T: serde::Serialize>(v: &T) -> Bytes {
+/// The outcome the files of a finished run say (marker, end reason, clone records, abort), and
+/// the clone records. `None` when no exit code was written and nothing else explains why (the
+/// caller knows more about how its workload died).
+pub(crate) fn decide_outcome(files: &JobFiles) -> (Option<Outcome>, Option<Vec<Record>>) {
+    let marker = read_marker(&files.marker);
+    let result: Option<RunResult> = read_json(&files.result_file);
+    let records: Option<Vec<Record>> = read_json(&files.clone_log);
+    let clone_failure = records.iter().flatten().find_map(Record::failure_summary);
+    let abort_requested = files.abort_requested.exists();
+    let termination = result.as_ref().map(|r| r.termination);
+    let outcome = match marker {
+        Err(e) => Outcome::error(format!("reading the exit code marker: {e}")),
+        Ok(Some(entrypoint::ABORTED_CODE)) => Outcome::aborted("Job aborted."),
+        Ok(None) if abort_requested => Outcome::aborted("Job aborted."),
+        _ if clone_failure.is_some() => Outcome {
+            state: bosun_proto::ProwJobState::Failure,
+            description: format!("Cloning refs failed: {}", clone_failure.unwrap_or_default()),
+        },
+        Ok(Some(0)) => Outcome::success(),
+        Ok(Some(entrypoint::INTERNAL_ERROR_CODE)) if termination == Some(Termination::TimedOut) => {
+            Outcome {
+                state: bosun_proto::ProwJobState::Failure,
+                description: format!(
+                    "Job timed out after {}.",
+                    fmt_duration(result.as_ref().map(|r| r.timeout).unwrap_or_default())
+                ),
+            }
+        }
+        Ok(Some(entrypoint::INTERNAL_ERROR_CODE))
+            if termination == Some(Termination::StartFailed) =>
+        {
+            Outcome {
+                state: bosun_proto::ProwJobState::Failure,
+                description: "Job failed: the test process could not be started.".into(),
+            }
+        }
+        Ok(Some(_)) => Outcome::failure(),
+        Ok(None) => return (None, records),
+    };
+    (Some(outcome), records)
+}
+
+/// Uploads a finished run as Prow lays it out: build-log.txt, clone-log.txt,
+/// clone-records.json, started.json, finished.json and artifacts/.
+pub(crate) async fn upload_run(
+    a: &Artifacts,
+    job: &ProwJob,
+    files: &JobFiles,
+    outcome: &Outcome,
+    records: Option<&[Record]>,
+) -> Result<(), crate::artifacts::ArtifactsError> {
+    if let Some(r) = records.filter(|r| r.iter().any(|x| x.failed)) {
+        // As with Prow's initupload: a clone failure's build log is the clone log (plus
+        // whatever the entrypoint said about it).
+        let mut log = clonerefs::format_records(r).into_bytes();
+        if let Ok(extra) = tokio::fs::read(&files.process_log).await {
+            log.extend(extra);
+        }
+        a.put(job, "build-log.txt", Bytes::from(log)).await?;
+    } else if files.process_log.exists() {
+        a.put_file(job, "build-log.txt", &files.process_log).await?;
+    }
+    if let Some(r) = records {
+        a.put(
+            job,
+            "clone-log.txt",
+            Bytes::from(clonerefs::format_records(r)),
+        )
+        .await?;
+        a.put_file(job, "clone-records.json", &files.clone_log)
+            .await?;
+    }
+    let started_ts = read_json::<StartedJson>(&files.started)
+        .map(|s| s.timestamp)
+        .unwrap_or_else(unix_now);
+    let started = started_for_job(job, records.unwrap_or_default(), started_ts);
+    a.put(job, "started.json", json_bytes(&started)).await?;
+
+    let metadata = read_json::<serde_json::Value>(&files.metadata)
+        .and_then(|v| match v {
+            serde_json::Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let (passed, result) = match outcome.state {
+        bosun_proto::ProwJobState::Success => (true, "SUCCESS"),
+        bosun_proto::ProwJobState::Aborted => (false, "ABORTED"),
+        _ => (false, "FAILURE"),
+    };
+    let finished = finished_for(
+        job.spec.refs.as_ref(),
+        &job.spec.extra_refs,
+        passed,
+        result,
+        metadata,
+        unix_now(),
+    );
+    a.put(job, "finished.json", json_bytes(&finished)).await?;
+    a.upload_dir(job, &files.artifacts, "artifacts").await?;
+    Ok(())
+}
+
+pub(crate) fn json_bytes<T: serde::Serialize>(v: &T) -> Bytes {
     Bytes::from(serde_json::to_vec_pretty(v).unwrap_or_default())
 }
 
