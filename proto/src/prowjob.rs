@@ -810,6 +810,19 @@ pub struct SchedulingOptions {
     pub tolerations: Vec<Toleration>,
 }
 
+/// The ProwJob CRD as Prow defines it: like `ProwJob::crd()`, but without a `status`
+/// subresource (`subresources: {}`), because Prow writes status together with the object.
+pub fn prowjob_crd() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    use kube::CustomResourceExt;
+    let mut crd = ProwJob::crd();
+    for version in &mut crd.spec.versions {
+        if let Some(sub) = version.subresources.as_mut() {
+            sub.status = None;
+        }
+    }
+    crd
+}
+
 impl ProwJob {
     /// The status, created empty if missing.
     pub fn status_mut(&mut self) -> &mut ProwJobStatus {
