@@ -158,6 +158,18 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Print the Pod Prow would create for a ProwJob (YAML), like Prow's mkpod.
+    Mkpod {
+        /// The ProwJob file (YAML or JSON, `-` for stdin).
+        file: PathBuf,
+        /// Build id for the pod (default: the job's status.build_id).
+        #[arg(long)]
+        build_id: Option<String>,
+        /// Local mode: the pod utilities copy logs and artifacts to this host directory
+        /// (a hostPath volume) instead of uploading them.
+        #[arg(long)]
+        output_dir: Option<String>,
+    },
     /// Pod utilities (clonerefs, entrypoint, ...), as `bosun-podutils`.
     #[command(hide = true)]
     Podutils {
@@ -210,6 +222,11 @@ async fn dispatch(command: Command) -> ExitCode {
             client,
         } => client::abort(&client, &name, &reason).await,
         Command::Rerun { name, client } => client::rerun(&client, &name).await,
+        Command::Mkpod {
+            file,
+            build_id,
+            output_dir,
+        } => mkpod(&file, build_id, output_dir.as_deref()),
         Command::Podutils { .. } => Ok(ExitCode::from(2)),
     };
     match result {
@@ -219,6 +236,25 @@ async fn dispatch(command: Command) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `bosun mkpod`: the decorated pod for a ProwJob file (strictly parsed), as YAML on stdout.
+fn mkpod(
+    file: &std::path::Path,
+    build_id: Option<String>,
+    output_dir: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let text = client::read_input(file)?;
+    let mut job = bosun_proto::parse::parse_prowjob(&text, &file.display().to_string())?;
+    if let Some(build_id) = build_id {
+        job.status_mut().build_id = build_id;
+    }
+    let pod = bosun_agents::kubernetes::decorate::prowjob_to_pod_local(
+        &job,
+        output_dir.unwrap_or_default(),
+    )?;
+    print!("{}", serde_yaml::to_string(&pod)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 impl From<JobTypeArg> for bosun_proto::ProwJobType {
