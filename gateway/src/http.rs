@@ -55,6 +55,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
             false
         }
     };
+    if !state.clusters.is_empty() {
+        state.clusters.check_health(std::time::Duration::from_secs(2)).await;
+    }
     for (alias, health) in state.clusters.health() {
         let line = match health {
             ClusterHealth::Reachable => "ok".to_owned(),

@@ -219,9 +219,16 @@ async fn oom_deleted_aborted_and_refused_pods_end_as_plank_says() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_cluster_does_not_stall_the_other() {
     let cl = clusters().await;
-    let gw = start_gateway(&cl, &[]);
+    let gw = start_gateway(&cl, &["--http-addr", "127.0.0.1:0"]);
     let mut c = gw.client().await;
     cl.b.stop().await;
+    let http = gw.http_addr.clone().expect("http address");
+    let (code, body) = tokio::task::spawn_blocking(move || http_get(&http, "/readyz"))
+        .await
+        .expect("readyz");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("cluster a: ok"), "{body}");
+    assert!(body.contains("cluster b: unreachable"), "{body}");
     let on_b = submit(&mut c, kube_job("kube-b-down", "b", json!({}))).await;
     let on_a = submit(&mut c, kube_job("kube-a-up", "a", json!({}))).await;
     wait_pod(&cl.a, &on_a);

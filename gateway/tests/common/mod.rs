@@ -22,6 +22,8 @@ pub struct Gateway {
     pub addr: String,
     pub data_dir: PathBuf,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// The HTTP address, when started with `--http-addr`.
+    pub http_addr: Option<String>,
 }
 
 pub fn bosun_bin() -> &'static str {
@@ -51,7 +53,10 @@ impl Gateway {
             .spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     if let Some(addr) = line.strip_prefix("bosun: gRPC on ") {
-                        let _ = tx.send(addr.trim().to_owned());
+                        let _ = tx.send(("grpc", addr.trim().to_owned()));
+                    }
+                    if let Some(addr) = line.strip_prefix("bosun: HTTP on ") {
+                        let _ = tx.send(("http", addr.trim().to_owned()));
                     }
                     if let Ok(mut l) = log2.lock() {
                         l.push(line);
@@ -59,18 +64,25 @@ impl Gateway {
                 }
             })
             .expect("stderr thread");
-        let addr = match rx.recv_timeout(DEADLINE) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("gateway did not start: {:?}", log.lock().map(|l| l.clone()));
+        let wants_http = extra.contains(&"--http-addr");
+        let mut addr = None;
+        let mut http_addr = None;
+        while addr.is_none() || (wants_http && http_addr.is_none()) {
+            match rx.recv_timeout(DEADLINE) {
+                Ok(("grpc", a)) => addr = Some(a),
+                Ok((_, a)) => http_addr = Some(a),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("gateway did not start: {:?}", log.lock().map(|l| l.clone()));
+                }
             }
-        };
+        }
         Gateway {
             child,
-            addr,
+            addr: addr.unwrap_or_default(),
             data_dir: data_dir.to_path_buf(),
             log,
+            http_addr,
         }
     }
 
@@ -204,6 +216,22 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("timed out waiting for {what}");
+}
+
+/// A plain HTTP/1.0 GET; returns (status code, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect http");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("write request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (code, body)
 }
 
 pub fn pid_alive(pid: i32) -> bool {
