@@ -1,10 +1,25 @@
-//! `bosun-reporters`: the contract every reporter implements. The crier-style fan-out and
-//! the GitHub, Gerrit, Slack and Pub/Sub reporters build on [`Reporter`].
+//! `bosun-reporters`: the contract every reporter implements, the crier-style fan-out
+//! ([`crier::Crier`]) and the Slack ([`slack`]) and Pub/Sub ([`pubsub`])
+//! reporters.
+//!
+//! Every reporter is an `Arc<dyn Reporter>`; [`reporters_from_config`] builds the enabled ones
+//! from Prow's `config.yaml` and bosun's own [`ReporterSettings`].
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bosun_proto::ProwJob;
+use bosun_proto::{ProwJob, ProwJobState};
+
+pub mod config;
+pub mod crier;
+pub mod github;
+mod http;
+pub mod pubsub;
+pub mod slack;
+pub mod template;
+
+pub use config::{ReporterSettings, ReportersConfigError, Secret, reporters_from_config};
+pub use crier::{Crier, CrierMetrics, CrierOptions, ReporterOptions};
 
 /// Why a report failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +37,16 @@ pub enum ReportError {
     Permanent(String),
 }
 
+impl ReportError {
+    /// A transient failure without a server-supplied delay.
+    pub fn transient(message: impl Into<String>) -> Self {
+        ReportError::Transient {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
 /// A sink that hears about job state changes.
 #[async_trait]
 pub trait Reporter: Send + Sync + 'static {
@@ -31,4 +56,9 @@ pub trait Reporter: Send + Sync + 'static {
     fn should_report(&self, job: &ProwJob) -> bool;
     /// Sends one report for the job's current state.
     async fn report(&self, job: &ProwJob) -> Result<(), ReportError>;
+}
+
+/// The job's current state (`triggered` for a job without a status, as Prow reads it).
+pub fn job_state(job: &ProwJob) -> ProwJobState {
+    job.status.as_ref().map(|s| s.state).unwrap_or_default()
 }

@@ -1,0 +1,239 @@
+//! Building reporters from configuration: Prow's `config.yaml` (global Slack configs, plank's
+//! job URL prefixes) plus bosun-only [`ReporterSettings`] (secrets by file, base URLs).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bosun_gateway_config::ProwConfig;
+use bosun_gateway_store::JobStore;
+use serde::{Deserialize, Serialize};
+
+use crate::Reporter;
+use crate::pubsub::{PubSubReporter, PubSubTarget, TokenSource};
+use crate::slack::{DEFAULT_SLACK_BASE_URL, SlackReporter, SlackTransport, StoreFailureHistory};
+
+/// A secret string (token, webhook URL): never printed by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// bosun-only reporter settings (meant for the `bosun:` key of `config.yaml`). A reporter is
+/// enabled by its section being present.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReporterSettings {
+    /// The Slack reporter.
+    pub slack: Option<SlackSettings>,
+    /// The Pub/Sub reporter.
+    pub pubsub: Option<PubSubSettings>,
+    /// The GitHub reporter.
+    pub github: Option<GitHubSettings>,
+}
+
+/// `slack:`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackSettings {
+    /// The bot token file for the default host (`*`), like Prow's `--slack-token-file`.
+    pub token_file: Option<PathBuf>,
+    /// Token files of other hosts, like `--additional-slack-token-files host=path`.
+    pub additional_token_files: BTreeMap<String, PathBuf>,
+    /// A file holding an incoming-webhook URL; used instead of the Web API when set.
+    pub webhook_url_file: Option<PathBuf>,
+    /// The Web API base URL (default `https://slack.com`).
+    pub base_url: Option<String>,
+    /// Alert on a periodic's failure only from its Nth failure in a row (0, 1: always).
+    pub min_consecutive_failures: u32,
+}
+
+/// `pubsub:`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PubSubSettings {
+    /// The emulator `host:port`; `PUBSUB_EMULATOR_HOST` wins when set.
+    pub emulator_host: Option<String>,
+    /// The API base URL (default `https://pubsub.googleapis.com`).
+    pub base_url: Option<String>,
+    /// A file holding an OAuth access token, read on every publish.
+    pub token_file: Option<PathBuf>,
+}
+
+/// `github:`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitHubSettings {
+    /// The token file.
+    pub token_file: Option<PathBuf>,
+    /// The API base URL (default `https://api.github.com`).
+    pub base_url: Option<String>,
+    /// Report only jobs of this agent (Prow's `--report-agent`).
+    pub report_agent: Option<String>,
+}
+
+/// Why reporters could not be built. Messages name files, never their contents.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportersConfigError {
+    /// A secret file could not be read.
+    #[error("reading {what} from {}", path.display())]
+    ReadSecret {
+        /// What the file holds.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A secret file is empty.
+    #[error("{what} file {} is empty", path.display())]
+    EmptySecret {
+        /// What the file holds.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// The settings are inconsistent.
+    #[error("invalid reporter settings: {0}")]
+    Invalid(String),
+}
+
+fn read_secret(what: &'static str, path: &Path) -> Result<Secret, ReportersConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ReportersConfigError::ReadSecret {
+            what,
+            path: path.to_owned(),
+            source,
+        })?;
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(ReportersConfigError::EmptySecret {
+            what,
+            path: path.to_owned(),
+        });
+    }
+    Ok(Secret::new(value))
+}
+
+/// The reporters enabled by `settings`, configured from `prow`. Refuses
+/// `slack.min_consecutive_failures` > 1, which needs the job store: use
+/// [`reporters_from_config_with_store`].
+pub fn reporters_from_config(
+    prow: &ProwConfig,
+    settings: &ReporterSettings,
+) -> Result<Vec<Arc<dyn Reporter>>, ReportersConfigError> {
+    reporters_from_config_with_store(prow, settings, None)
+}
+
+/// [`reporters_from_config`], with the job store the Slack failure-streak option reads.
+pub fn reporters_from_config_with_store(
+    prow: &ProwConfig,
+    settings: &ReporterSettings,
+    store: Option<Arc<dyn JobStore>>,
+) -> Result<Vec<Arc<dyn Reporter>>, ReportersConfigError> {
+    let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
+    if let Some(github) = &settings.github {
+        reporters.push(Arc::new(crate::github::GitHubReporter::from_settings(
+            github, prow,
+        )?));
+    }
+    if let Some(slack) = &settings.slack {
+        let transport = match &slack.webhook_url_file {
+            Some(path) => SlackTransport::Webhook {
+                url: read_secret("slack webhook url", path)?,
+            },
+            None => {
+                let mut tokens = BTreeMap::new();
+                if let Some(path) = &slack.token_file {
+                    tokens.insert("*".to_owned(), read_secret("slack token", path)?);
+                }
+                for (host, path) in &slack.additional_token_files {
+                    tokens.insert(host.clone(), read_secret("slack token", path)?);
+                }
+                if tokens.is_empty() {
+                    return Err(ReportersConfigError::Invalid(
+                        "slack needs token_file, additional_token_files or webhook_url_file"
+                            .to_owned(),
+                    ));
+                }
+                SlackTransport::WebApi {
+                    base_url: slack
+                        .base_url
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_SLACK_BASE_URL.to_owned()),
+                    tokens,
+                }
+            }
+        };
+        let mut reporter = SlackReporter::new(transport, prow.slack_reporter_configs.clone());
+        if slack.min_consecutive_failures > 1 {
+            let Some(store) = store.clone() else {
+                return Err(ReportersConfigError::Invalid(
+                    "slack min_consecutive_failures needs the job store".to_owned(),
+                ));
+            };
+            reporter = reporter.with_min_consecutive_failures(
+                slack.min_consecutive_failures,
+                Arc::new(StoreFailureHistory::new(store)),
+            );
+        }
+        reporters.push(Arc::new(reporter));
+    }
+    if let Some(pubsub) = &settings.pubsub {
+        let token = match &pubsub.token_file {
+            Some(path) => TokenSource::File(path.clone()),
+            None => TokenSource::None,
+        };
+        let mut target = PubSubTarget::from_env(pubsub.base_url.clone(), token);
+        if let (PubSubTarget::Api { .. }, Some(host)) = (&target, &pubsub.emulator_host) {
+            target = PubSubTarget::Emulator(host.clone());
+        }
+        reporters.push(Arc::new(PubSubReporter::new(target, prow.plank.clone())));
+    }
+    Ok(reporters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let s = Secret::new("xoxb-123");
+        assert_eq!(format!("{s:?} {s}"), "<redacted> <redacted>");
+    }
+
+    #[test]
+    fn settings_reject_unknown_fields() {
+        let err = serde_json::from_str::<ReporterSettings>(r#"{"slack":{"tokenfile":"x"}}"#);
+        assert!(err.is_err());
+        let ok: ReporterSettings =
+            serde_json::from_str(r#"{"slack":{"token_file":"x"},"pubsub":{}}"#).expect("parse");
+        assert!(ok.slack.is_some() && ok.pubsub.is_some() && ok.github.is_none());
+    }
+}
