@@ -1,0 +1,234 @@
+//! The GitHub commit-status reporter against the GitHub test server, and an end-to-end crier
+//! run that fans out to GitHub, Slack and Pub/Sub test servers at once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bosun_conformance::test_servers::github::GitHubServer;
+use bosun_conformance::test_servers::pubsub::PubSubServer;
+use bosun_conformance::test_servers::slack::SlackServer;
+use bosun_gateway_config::prow::{Plank, SlackReporter as GlobalSlackConfig};
+use bosun_gateway_store::{JobStore, SqliteJobStore, StoreError};
+use bosun_proto::{ProwJob, ProwJobState, ProwJobType};
+use bosun_reporters::github::{GITHUB_REPORTER_NAME, GitHubReporter};
+use bosun_reporters::pubsub::{PubSubReporter, PubSubTarget};
+use bosun_reporters::slack::{SlackReporter, SlackTransport};
+use bosun_reporters::{Crier, CrierOptions, ReportError, Reporter, ReporterOptions, Secret};
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "ghp_testtoken";
+const BASE_SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+const PULL_SHA: &str = "89abcdef0123456789abcdef0123456789abcdef";
+
+fn job(name: &str, state: &str, report: bool) -> ProwJob {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "prow.k8s.io/v1",
+        "kind": "ProwJob",
+        "metadata": {
+            "name": name,
+            "annotations": {
+                "prow.k8s.io/pubsub.project": "proj",
+                "prow.k8s.io/pubsub.topic": "results"
+            }
+        },
+        "spec": {
+            "type": "presubmit",
+            "job": "pull-widget-unit",
+            "context": "pull-widget-unit",
+            "agent": "local",
+            "report": report,
+            "refs": {
+                "org": "acme", "repo": "widget", "base_ref": "main", "base_sha": BASE_SHA,
+                "pulls": [{"number": 7, "author": "alice", "sha": PULL_SHA}]
+            },
+            "reporter_config": {"slack": {"channel": "team", "job_states_to_report": ["failure", "success"]}}
+        },
+        "status": {"state": state, "description": "Job triggered.", "url": "https://prow.example.com/view/gs/b/1"}
+    }))
+    .expect("job")
+}
+
+#[tokio::test]
+async fn posts_commit_statuses_like_prow() {
+    let server = GitHubServer::start(TOKEN).await.expect("server");
+    let reporter = GitHubReporter::new(server.url(), Secret::new(TOKEN), Vec::new(), None);
+    assert_eq!(reporter.name(), GITHUB_REPORTER_NAME);
+    assert!(reporter.should_report(&job("a", "triggered", true)));
+    assert!(!reporter.should_report(&job("a", "triggered", false)));
+
+    reporter
+        .report(&job("a", "aborted", true))
+        .await
+        .expect("report");
+    assert_eq!(server.server().violations(), Vec::<String>::new());
+    let statuses = server.statuses();
+    assert_eq!(statuses.len(), 1);
+    let status = &statuses[0];
+    assert_eq!(status.repo, "acme/widget");
+    assert_eq!(status.sha, PULL_SHA);
+    assert_eq!(status.state, "failure");
+    assert_eq!(status.context, "pull-widget-unit");
+    assert_eq!(
+        status.target_url.as_deref(),
+        Some("https://prow.example.com/view/gs/b/1")
+    );
+    assert!(status.description.starts_with("Job triggered.\u{2001}"));
+    assert!(
+        status
+            .description
+            .ends_with(&format!(" BaseSHA:{BASE_SHA}"))
+    );
+    assert!(status.description.len() <= 140);
+
+    server.rate_limit_next(11);
+    let err = reporter
+        .report(&job("a", "success", true))
+        .await
+        .expect_err("rate limited");
+    match &err {
+        ReportError::Transient { retry_after, .. } => {
+            assert_eq!(*retry_after, Some(Duration::from_secs(11)))
+        }
+        other => panic!("expected transient, got {other:?}"),
+    }
+
+    let wrong = GitHubReporter::new(server.url(), Secret::new("ghp_wrong"), Vec::new(), None);
+    let err = wrong
+        .report(&job("a", "success", true))
+        .await
+        .expect_err("bad credentials");
+    assert!(matches!(&err, ReportError::Permanent(m) if m.contains("401")));
+    assert!(!format!("{err:?}").contains("ghp_wrong"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crier_fans_out_to_every_test_server_once_per_state() {
+    let github = GitHubServer::start(TOKEN).await.expect("github");
+    let slack = SlackServer::start(&["xoxb-1"], &["team"])
+        .await
+        .expect("slack");
+    let pubsub = PubSubServer::start(&["proj/results"], None)
+        .await
+        .expect("pubsub");
+    let global = [(
+        "*".to_owned(),
+        GlobalSlackConfig {
+            job_types_to_report: vec![ProwJobType::Periodic],
+            channel: "team".to_owned(),
+            ..GlobalSlackConfig::default()
+        },
+    )]
+    .into_iter()
+    .collect();
+    let reporters: Vec<Arc<dyn Reporter>> = vec![
+        Arc::new(GitHubReporter::new(
+            github.url(),
+            Secret::new(TOKEN),
+            Vec::new(),
+            None,
+        )),
+        Arc::new(SlackReporter::new(
+            SlackTransport::WebApi {
+                base_url: slack.url(),
+                tokens: [("*".to_owned(), Secret::new("xoxb-1"))]
+                    .into_iter()
+                    .collect(),
+            },
+            global,
+        )),
+        Arc::new(PubSubReporter::new(
+            PubSubTarget::Emulator(pubsub.host()),
+            Plank::default(),
+        )),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn JobStore> = Arc::new(
+        SqliteJobStore::open_in_dir(dir.path())
+            .await
+            .expect("store"),
+    );
+    let options = CrierOptions {
+        default: ReporterOptions {
+            backoff_base: Duration::from_millis(5),
+            backoff_max: Duration::from_millis(50),
+            ..ReporterOptions::default()
+        },
+        per_reporter: HashMap::new(),
+    };
+    let crier = Crier::new(store.clone(), reporters, options);
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(crier.run(shutdown.clone()));
+
+    store
+        .create(job("e2e", "triggered", true), None)
+        .await
+        .expect("create");
+    let wait = |n: usize, what: &'static str, count: Box<dyn Fn() -> usize + Send>| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while count() < n {
+            assert!(std::time::Instant::now() < deadline, "waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let gh = Arc::new(github);
+    let ps = Arc::new(pubsub);
+    let sl = Arc::new(slack);
+    let count_gh = {
+        let gh = gh.clone();
+        move || gh.statuses().len()
+    };
+    let count_ps = {
+        let ps = ps.clone();
+        move || ps.messages().len()
+    };
+    wait(1, "triggered status", Box::new(count_gh.clone())).await;
+    wait(1, "triggered message", Box::new(count_ps.clone())).await;
+    for (state, n) in [(ProwJobState::Pending, 2), (ProwJobState::Failure, 3)] {
+        loop {
+            let stored = store.get("e2e").await.expect("get");
+            let mut job = stored.job;
+            if let Some(status) = job.status.as_mut() {
+                status.state = state;
+            }
+            match store.update(job, stored.revision).await {
+                Ok(_) => break,
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => panic!("update: {e}"),
+            }
+        }
+        wait(n, "status", Box::new(count_gh.clone())).await;
+        wait(n, "message", Box::new(count_ps.clone())).await;
+    }
+    let sl2 = sl.clone();
+    wait(1, "slack message", Box::new(move || sl2.messages().len())).await;
+
+    shutdown.cancel();
+    handle.await.expect("crier stops");
+    let states: Vec<String> = gh.statuses().into_iter().map(|s| s.state).collect();
+    assert_eq!(states, ["pending", "pending", "failure"]);
+    let published: Vec<String> = ps
+        .messages()
+        .into_iter()
+        .filter_map(|m| m.json?.get("status")?.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(published, ["triggered", "pending", "failure"]);
+    assert_eq!(
+        sl.messages().len(),
+        1,
+        "slack only for the configured states"
+    );
+    assert!(gh.server().violations().is_empty());
+    assert!(ps.server().violations().is_empty());
+    assert!(sl.server().violations().is_empty());
+    let prev = store
+        .get("e2e")
+        .await
+        .expect("get")
+        .job
+        .status
+        .expect("status")
+        .prev_report_states;
+    assert_eq!(prev.len(), 3);
+    assert!(prev.values().all(|s| *s == ProwJobState::Failure));
+}
