@@ -96,6 +96,19 @@ pub struct GitHubSettings {
     pub report_agent: Option<String>,
 }
 
+impl ReporterSettings {
+    /// The settings under `bosun.reporters` of `config.yaml` (defaults when absent).
+    pub fn from_bosun(
+        bosun: &bosun_gateway_config::BosunSettings,
+    ) -> Result<Self, ReportersConfigError> {
+        match &bosun.reporters {
+            None => Ok(ReporterSettings::default()),
+            Some(value) => serde_json::from_value(value.clone())
+                .map_err(|e| ReportersConfigError::Invalid(format!("bosun.reporters: {e}"))),
+        }
+    }
+}
+
 /// Why reporters could not be built. Messages name files, never their contents.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportersConfigError {
@@ -226,6 +239,62 @@ mod tests {
     fn secrets_are_redacted() {
         let s = Secret::new("xoxb-123");
         assert_eq!(format!("{s:?} {s}"), "<redacted> <redacted>");
+    }
+
+    #[test]
+    fn builds_reporters_from_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let slack_token = dir.path().join("slack");
+        let gh_token = dir.path().join("gh");
+        std::fs::write(&slack_token, "xoxb-secret\n").expect("write");
+        std::fs::write(&gh_token, "ghp-secret\n").expect("write");
+        let prow: ProwConfig = serde_json::from_value(serde_json::json!({
+            "bosun": {"reporters": {
+                "slack": {"token_file": slack_token, "base_url": "http://127.0.0.1:1"},
+                "pubsub": {"emulator_host": "127.0.0.1:2"},
+                "github": {"token_file": gh_token}
+            }}
+        }))
+        .expect("config");
+        let settings = ReporterSettings::from_bosun(&prow.bosun).expect("settings");
+        let reporters = reporters_from_config(&prow, &settings).expect("reporters");
+        let names: Vec<&str> = reporters.iter().map(|r| r.name()).collect();
+        assert_eq!(
+            names,
+            ["github-reporter", "slackreporter", "pubsub-reporter"]
+        );
+
+        // Nothing configured: no reporters.
+        let none = reporters_from_config(&ProwConfig::default(), &ReporterSettings::default())
+            .expect("reporters");
+        assert!(none.is_empty());
+
+        // Errors name the file, never a secret.
+        let mut broken = settings.clone();
+        if let Some(slack) = broken.slack.as_mut() {
+            slack
+                .additional_token_files
+                .insert("other".to_owned(), dir.path().join("missing"));
+        }
+        let err = reporters_from_config(&prow, &broken)
+            .err()
+            .expect("missing token file");
+        assert!(err.to_string().contains("missing"), "{err}");
+        assert!(!format!("{err:?}").contains("xoxb-secret"));
+
+        let mut streak = settings;
+        if let Some(slack) = streak.slack.as_mut() {
+            slack.min_consecutive_failures = 3;
+        }
+        assert!(matches!(
+            reporters_from_config(&prow, &streak),
+            Err(ReportersConfigError::Invalid(_))
+        ));
+
+        let typo: ProwConfig =
+            serde_json::from_value(serde_json::json!({"bosun": {"reporters": {"slak": {}}}}))
+                .expect("config");
+        assert!(ReporterSettings::from_bosun(&typo.bosun).is_err());
     }
 
     #[test]

@@ -139,7 +139,12 @@ impl ProwConfig {
 /// bosun-only settings under the top-level `bosun:` key.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct BosunSettings {}
+pub struct BosunSettings {
+    /// Reporter settings, kept as written; `bosun_reporters::ReporterSettings::from_bosun`
+    /// parses (and strictly checks) them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reporters: Option<serde_json::Value>,
+}
 
 /// `plank`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
