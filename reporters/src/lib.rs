@@ -12,6 +12,7 @@ use bosun_proto::{ProwJob, ProwJobState};
 
 pub mod config;
 pub mod crier;
+pub mod gerrit;
 pub mod github;
 mod http;
 pub mod pubsub;
