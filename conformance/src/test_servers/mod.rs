@@ -1,4 +1,4 @@
-//! Wire-level test servers for the reporters' sinks: Slack ([`slack`]), Google Pub/Sub
+//! Wire-level test servers for the reporters' sinks: Gerrit ([`gerrit`]), Slack ([`slack`]), Google Pub/Sub
 //! ([`pubsub`]) and GitHub commit statuses ([`github`]).
 //!
 //! Each listens on 127.0.0.1 (a free port), checks method, path, auth header and JSON body
@@ -7,6 +7,7 @@
 //! contract is answered with 400 and listed in [`TestServer::violations`]. Canned answers can be
 //! queued with [`TestServer::fail_next`] to play rate limits and outages.
 
+pub mod gerrit;
 pub mod github;
 pub mod pubsub;
 pub mod slack;
