@@ -11,6 +11,7 @@ use bosun_gateway_store::JobStore;
 use serde::{Deserialize, Serialize};
 
 use crate::Reporter;
+use crate::gerrit::{GerritAuth, GerritReporter};
 use crate::pubsub::{PubSubReporter, PubSubTarget, TokenSource};
 use crate::slack::{DEFAULT_SLACK_BASE_URL, SlackReporter, SlackTransport, StoreFailureHistory};
 
@@ -54,6 +55,22 @@ pub struct ReporterSettings {
     pub pubsub: Option<PubSubSettings>,
     /// The GitHub reporter.
     pub github: Option<GitHubSettings>,
+    /// The Gerrit reporter (needs the job store).
+    pub gerrit: Option<GerritSettings>,
+}
+
+/// `gerrit:`. Without credentials requests are anonymous; with them paths get `/a/`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GerritSettings {
+    /// HTTP basic auth user (with `password_file`).
+    pub user: Option<String>,
+    /// A file holding the HTTP password.
+    pub password_file: Option<PathBuf>,
+    /// Prow's `--cookiefile`: the last whitespace-separated field is sent as cookie `o=`.
+    pub cookie_file: Option<PathBuf>,
+    /// Base URL per `prow.k8s.io/gerrit-instance` value (default: the value itself).
+    pub instance_urls: BTreeMap<String, String>,
 }
 
 /// `slack:`.
@@ -153,8 +170,8 @@ fn read_secret(what: &'static str, path: &Path) -> Result<Secret, ReportersConfi
     Ok(Secret::new(value))
 }
 
-/// The reporters enabled by `settings`, configured from `prow`. Refuses
-/// `slack.min_consecutive_failures` > 1, which needs the job store: use
+/// The reporters enabled by `settings`, configured from `prow`. Refuses Gerrit and
+/// `slack.min_consecutive_failures` > 1, which need the job store: use
 /// [`reporters_from_config_with_store`].
 pub fn reporters_from_config(
     prow: &ProwConfig,
@@ -174,6 +191,40 @@ pub fn reporters_from_config_with_store(
         reporters.push(Arc::new(crate::github::GitHubReporter::from_settings(
             github, prow,
         )?));
+    }
+    if let Some(gerrit) = &settings.gerrit {
+        let Some(store) = store.clone() else {
+            return Err(ReportersConfigError::Invalid(
+                "gerrit needs the job store".to_owned(),
+            ));
+        };
+        let auth = match (&gerrit.user, &gerrit.password_file, &gerrit.cookie_file) {
+            (Some(user), Some(path), None) => GerritAuth::Basic {
+                user: user.clone(),
+                password: read_secret("gerrit password", path)?,
+            },
+            (None, None, Some(path)) => {
+                let cookie = read_secret("gerrit cookie", path)?;
+                let token = cookie
+                    .expose()
+                    .split_whitespace()
+                    .last()
+                    .unwrap_or_default()
+                    .to_owned();
+                GerritAuth::Cookie(Secret::new(token))
+            }
+            (None, None, None) => GerritAuth::None,
+            _ => {
+                return Err(ReportersConfigError::Invalid(
+                    "gerrit takes user with password_file, or cookie_file".to_owned(),
+                ));
+            }
+        };
+        reporters.push(Arc::new(GerritReporter::new(
+            auth,
+            gerrit.instance_urls.clone(),
+            store,
+        )));
     }
     if let Some(slack) = &settings.slack {
         let transport = match &slack.webhook_url_file {

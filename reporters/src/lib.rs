@@ -1,5 +1,6 @@
 //! `bosun-reporters`: the contract every reporter implements, the crier-style fan-out
-//! ([`crier::Crier`]) and the Slack ([`slack`]) and Pub/Sub ([`pubsub`])
+//! ([`crier::Crier`]) and the GitHub commit-status ([`github`]), Gerrit ([`gerrit`]), Slack
+//! ([`slack`]) and Pub/Sub ([`pubsub`])
 //! reporters.
 //!
 //! Every reporter is an `Arc<dyn Reporter>`; [`reporters_from_config`] builds the enabled ones
@@ -19,7 +20,10 @@ pub mod pubsub;
 pub mod slack;
 pub mod template;
 
-pub use config::{ReporterSettings, ReportersConfigError, Secret, reporters_from_config};
+pub use config::{
+    ReporterSettings, ReportersConfigError, Secret, reporters_from_config,
+    reporters_from_config_with_store,
+};
 pub use crier::{Crier, CrierMetrics, CrierOptions, ReporterOptions};
 
 /// Why a report failed.
