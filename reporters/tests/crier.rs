@@ -389,3 +389,33 @@ async fn many_jobs_with_concurrent_writers_are_each_reported_once() {
     shutdown.cancel();
     handle.await.expect("crier stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_store(&dir).await;
+    for i in 0..30 {
+        store
+            .create(job(&format!("job-{i}")), None)
+            .await
+            .expect("create");
+    }
+    let a = Recorder::new("a", Mode::Ok);
+    let mut opts = options(1);
+    opts.default.queue_capacity = 3;
+    let crier = Crier::new(store.clone(), vec![a.clone() as Arc<dyn Reporter>], opts);
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(crier.run(shutdown.clone()));
+    for i in 0..30 {
+        wait_reported(
+            store.as_ref(),
+            &format!("job-{i}"),
+            "a",
+            ProwJobState::Triggered,
+        )
+        .await;
+    }
+    assert_eq!(a.seen().len(), 30, "each job once");
+    shutdown.cancel();
+    handle.await.expect("crier stops");
+}
