@@ -529,3 +529,55 @@ async fn volumes_limits_network_and_cleanup() {
     // cleanup is idempotent.
     agent.cleanup(&job).await.expect("cleanup again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_killed_container_is_an_error() {
+    let env = env();
+    let name = unique("dk-oom");
+    let mut job = periodic(&name, "head -c 300m /dev/zero | tail > /dev/null", "1m");
+    if let Some(c) = job
+        .spec
+        .pod_spec
+        .as_mut()
+        .and_then(|p| p.containers.first_mut())
+    {
+        c.resources = Some(
+            serde_json::from_value(serde_json::json!({"limits": {"memory": "16Mi"}}))
+                .expect("resources"),
+        );
+    }
+    let agent = DockerAgent::new(env.config.clone());
+    let (outcome, _) = run_to_end(&agent, &job).await;
+    assert_eq!(
+        outcome,
+        Outcome {
+            state: ProwJobState::Error,
+            description: "Job container was OOM killed by the docker engine.".into()
+        }
+    );
+    assert_eq!(leftovers(&name).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_build_of_the_same_prowjob_replaces_the_old_container() {
+    let env = env();
+    let name = unique("dk-rebuild");
+    let mut config = env.config.clone();
+    config.remove_after_wait = false;
+    let agent = DockerAgent::new(config);
+    let first = periodic(&name, "echo first; exit 1", "1m");
+    let (outcome, _) = run_to_end(&agent, &first).await;
+    assert_eq!(outcome, Outcome::failure());
+    assert_eq!(leftovers(&name).await.0, 1, "kept for debugging");
+
+    let mut second = periodic(&name, "echo second", "1m");
+    if let Some(s) = second.status.as_mut() {
+        s.build_id = "8".into();
+    }
+    let (outcome, _) = run_to_end(&agent, &second).await;
+    assert_eq!(outcome, Outcome::success(), "not the old build's container");
+    assert!(read(&env.bucket.join("logs/nightly/8/build-log.txt")).contains("second"));
+    assert_eq!(leftovers(&name).await.0, 1, "the old container is gone");
+    agent.cleanup(&second).await.expect("cleanup");
+    assert_eq!(leftovers(&name).await, (0, 0));
+}

@@ -173,6 +173,15 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
         artifacts.clone(),
     ))));
     agents.register(Arc::new(KubernetesAgent::new(clusters.clone(), kube_config)));
+    // Always registered: the engine is only contacted when a docker job starts, so a Docker
+    // that is down makes those jobs wait (retried with backoff, reason in the description).
+    agents.register(Arc::new(bosun_agents::docker::DockerAgent::new(
+        bosun_agents::docker::DockerAgentConfig::new(
+            data_dir.join("docker"),
+            None,
+            artifacts.clone(),
+        ),
+    )));
 
     let (supervisor, critical) = Supervisor::new();
     let metrics = Metrics::default();

@@ -380,8 +380,13 @@ impl DockerAgent {
         }
     }
 
-    /// The job's containers (any state), newest first.
-    async fn find(&self, docker: &Docker, job: &ProwJob) -> Result<Option<Found>, AgentError> {
+    /// The job's container for this build (any state), and the ids of containers left by
+    /// earlier builds of the same ProwJob.
+    async fn find_all(
+        &self,
+        docker: &Docker,
+        job: &ProwJob,
+    ) -> Result<(Option<Found>, Vec<String>), AgentError> {
         let list = docker
             .list_containers(Some(ListContainersOptions {
                 all: true,
@@ -395,18 +400,14 @@ impl DockerAgent {
             .as_ref()
             .map(|s| s.build_id.as_str())
             .unwrap_or("");
-        let mut found: Vec<_> = list
-            .into_iter()
-            .filter(|c| {
-                // A container of an earlier build of the same ProwJob is not this workload.
-                c.labels
-                    .as_ref()
-                    .and_then(|l| l.get(labels::BUILD_ID))
-                    .is_none_or(|b| build.is_empty() || b == build)
-            })
-            .collect();
-        found.sort_by_key(|c| std::cmp::Reverse(c.created.unwrap_or_default()));
-        Ok(found.into_iter().next().and_then(|c| {
+        let (mut ours, stale): (Vec<_>, Vec<_>) = list.into_iter().partition(|c| {
+            c.labels
+                .as_ref()
+                .and_then(|l| l.get(labels::BUILD_ID))
+                .is_none_or(|b| build.is_empty() || b == build)
+        });
+        ours.sort_by_key(|c| std::cmp::Reverse(c.created.unwrap_or_default()));
+        let found = ours.into_iter().next().and_then(|c| {
             Some(Found {
                 id: c.id?,
                 name: c
@@ -416,7 +417,32 @@ impl DockerAgent {
                     .unwrap_or_else(|| container_name(job)),
                 state: c.state,
             })
-        }))
+        });
+        Ok((found, stale.into_iter().filter_map(|c| c.id).collect()))
+    }
+
+    /// The job's container for this build (a container of an earlier build of the same
+    /// ProwJob is not this workload).
+    async fn find(&self, docker: &Docker, job: &ProwJob) -> Result<Option<Found>, AgentError> {
+        Ok(self.find_all(docker, job).await?.0)
+    }
+
+    async fn remove_container(&self, docker: &Docker, id: &str) -> Result<(), AgentError> {
+        match docker
+            .remove_container(
+                id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_status(&e, 404) || is_status(&e, 409) => Ok(()),
+            Err(e) => Err(self.engine_error("removing the container", e)),
+        }
     }
 
     async fn start_container(&self, docker: &Docker, id: &str) -> Result<(), AgentError> {
@@ -427,16 +453,7 @@ impl DockerAgent {
                 status_code,
                 message,
             }) if status_code < 500 || message.contains("OCI runtime") => {
-                let _ = docker
-                    .remove_container(
-                        id,
-                        Some(RemoveContainerOptions {
-                            force: true,
-                            v: true,
-                            ..Default::default()
-                        }),
-                    )
-                    .await;
+                let _ = self.remove_container(docker, id).await;
                 Err(AgentError::InvalidJob(format!(
                     "docker agent: starting the container failed: {message}"
                 )))
@@ -620,12 +637,22 @@ impl DockerAgent {
         end: Option<ContainerEnd>,
     ) -> Result<Outcome, AgentError> {
         let (outcome, records) = decide_outcome(files);
+        let oom = end.is_some_and(|e| e.oom_killed);
         let outcome = match (outcome, end) {
+            // As the kubernetes agent: a job whose container was OOM-killed is an error.
+            (Some(o), _)
+                if oom
+                    && !matches!(
+                        o.state,
+                        bosun_proto::ProwJobState::Success | bosun_proto::ProwJobState::Aborted
+                    ) =>
+            {
+                Outcome::error("Job container was OOM killed by the docker engine.")
+            }
             (Some(o), _) => o,
-            (None, Some(e)) if e.oom_killed => Outcome {
-                state: bosun_proto::ProwJobState::Failure,
-                description: "Job failed: the container ran out of memory (OOM-killed).".into(),
-            },
+            (None, _) if oom => {
+                Outcome::error("Job container was OOM killed by the docker engine.")
+            }
             (
                 None,
                 Some(ContainerEnd {
@@ -710,7 +737,8 @@ impl Agent for DockerAgent {
         let files = self.files(job)?;
         let docker = self.docker().await?;
 
-        if let Some(c) = self.find(&docker, job).await? {
+        let (found, stale) = self.find_all(&docker, job).await?;
+        if let Some(c) = found {
             if c.state == Some(ContainerSummaryStateEnum::CREATED) {
                 self.start_container(&docker, &c.id).await?;
             }
@@ -718,6 +746,10 @@ impl Agent for DockerAgent {
                 workload_name: c.name,
                 description: None,
             });
+        }
+        // An earlier build of this ProwJob left its container (same name): it goes first.
+        for id in stale {
+            self.remove_container(&docker, &id).await?;
         }
         let records: Option<Vec<Record>> = crate::local::read_json(&files.clone_log);
         if records.iter().flatten().any(|r| r.failed) {
@@ -963,23 +995,8 @@ impl Agent for DockerAgent {
             }))
             .await
             .map_err(|e| self.engine_error("listing containers", e))?;
-        for c in list {
-            let Some(id) = c.id else { continue };
-            match docker
-                .remove_container(
-                    &id,
-                    Some(RemoveContainerOptions {
-                        force: true,
-                        v: true,
-                        ..Default::default()
-                    }),
-                )
-                .await
-            {
-                Ok(()) => {}
-                Err(e) if is_status(&e, 404) || is_status(&e, 409) => {}
-                Err(e) => return Err(self.engine_error("removing the container", e)),
-            }
+        for id in list.into_iter().filter_map(|c| c.id) {
+            self.remove_container(&docker, &id).await?;
         }
         self.remove_job_volumes(&docker, job).await?;
         match tokio::fs::remove_dir_all(&files.dir).await {

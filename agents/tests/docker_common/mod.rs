@@ -178,3 +178,23 @@ pub fn static_podutils() -> PathBuf {
     })
     .clone()
 }
+
+/// (containers, volumes) labelled `prow.k8s.io/id=<prowjob>`, counted with the docker CLI.
+pub fn labelled(prowjob: &str) -> (usize, usize) {
+    let count = |args: &[&str]| -> usize {
+        let out = Command::new("docker")
+            .args(args)
+            .arg("--filter")
+            .arg(format!("label=prow.k8s.io/id={prowjob}"))
+            .arg("-q")
+            .output()
+            .expect("run docker");
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    (count(&["ps", "-a"]), count(&["volume", "ls"]))
+}

@@ -1,0 +1,145 @@
+//! End to end with the real Docker Engine: a real `bosun serve` process, jobs with
+//! `agent: docker` submitted over gRPC, run in a busybox image made with `docker import`.
+//!
+//! Fails (never skips) when /var/run/docker.sock is missing. The gateway finds the static
+//! bosun-podutils in this target directory (built once by the test support if needed).
+
+mod common;
+#[path = "../../agents/tests/docker_common/mod.rs"]
+mod docker_common;
+
+use std::time::Duration;
+
+use bosun_proto::ProwJobState;
+use bosun_proto::api::{AbortRequest, LogsRequest};
+use common::*;
+use futures::StreamExt;
+
+fn docker_job(job: &str, script: &str) -> String {
+    serde_json::json!({
+        "apiVersion": "prow.k8s.io/v1",
+        "kind": "ProwJob",
+        "spec": {
+            "type": "periodic",
+            "job": job,
+            "agent": "docker",
+            "pod_spec": {"containers": [{
+                "name": "test",
+                "image": docker_common::test_image(),
+                "command": ["sh", "-c"],
+                "args": [script]
+            }]},
+            "decoration_config": {"timeout": "2m", "grace_period": "1s"}
+        }
+    })
+    .to_string()
+}
+
+fn setup() {
+    docker_common::require_docker();
+    docker_common::test_image();
+    docker_common::static_podutils();
+}
+
+async fn no_leftovers(name: &str) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while docker_common::labelled(name) != (0, 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "containers or volumes of {name} left behind"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_job_over_grpc_succeeds_with_logs_and_artifacts() {
+    setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let mut c = gw.client().await;
+    let script = "echo hello from $JOB_NAME build $BUILD_ID in docker; echo artifact > $ARTIFACTS/result.txt";
+    let name = submit(&mut c, docker_job("e2e-docker", script)).await;
+    let job = wait_complete(&mut c, &name).await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(
+        job.state(),
+        ProwJobState::Success,
+        "{status:?}\ngateway log:\n{}",
+        gw.logs()
+    );
+    assert_eq!(status.description, "Job succeeded.");
+    assert_eq!(status.pod_name, format!("bosun-{name}"));
+
+    let mut logs = c
+        .logs(LogsRequest {
+            name: name.clone(),
+            follow: false,
+        })
+        .await
+        .expect("logs")
+        .into_inner();
+    let mut text = Vec::new();
+    while let Some(chunk) = logs.next().await {
+        text.extend(chunk.expect("chunk").data);
+    }
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains(&format!(
+            "hello from e2e-docker build {} in docker",
+            status.build_id
+        )),
+        "{text}"
+    );
+
+    let job_dir = dir
+        .path()
+        .join("artifacts/logs/e2e-docker")
+        .join(&status.build_id);
+    for f in [
+        "build-log.txt",
+        "started.json",
+        "finished.json",
+        "prowjob.json",
+        "artifacts/result.txt",
+    ] {
+        assert!(
+            job_dir.join(f).is_file(),
+            "{f} missing in {}",
+            job_dir.display()
+        );
+    }
+    let finished: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(job_dir.join("finished.json")).expect("read"))
+            .expect("json");
+    assert_eq!(finished["result"], "SUCCESS");
+    no_leftovers(&name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_job_abort_over_grpc_stops_the_container() {
+    setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let mut c = gw.client().await;
+    let name = submit(&mut c, docker_job("e2e-docker-abort", "echo up; sleep 300")).await;
+    wait_state(&mut c, &name, ProwJobState::Pending).await;
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while docker_common::labelled(&name).0 == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no container for {name}:\n{}",
+            gw.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.abort(AbortRequest {
+        name: name.clone(),
+        reason: "test".into(),
+    })
+    .await
+    .expect("abort");
+    let job = wait_complete(&mut c, &name).await;
+    assert_eq!(job.state(), ProwJobState::Aborted);
+    no_leftovers(&name).await;
+}
