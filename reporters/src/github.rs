@@ -1,7 +1,7 @@
 //! The GitHub reporter (`github-reporter`): one commit status per reported state change, with
 //! Prow's state mapping and description format (reference §2.1), over the REST API at a
-//! configurable base URL (GitHub Enterprise, test servers). The failure comment is not posted
-//! yet.
+//! configurable base URL (GitHub Enterprise, test servers), and optionally Prow's failure
+//! comment ([`crate::github_comment`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,6 +10,7 @@ use bosun_gateway_config::ProwConfig;
 use bosun_proto::{ProwJob, ProwJobState, ProwJobType};
 
 use crate::config::{GitHubSettings, ReportersConfigError, Secret};
+use crate::github_comment::Comments;
 use crate::{ReportError, Reporter, http, job_state};
 
 /// The reporter's name, the key in `status.prev_report_states` (Prow's).
@@ -75,6 +76,7 @@ pub struct GitHubReporter {
     token: Secret,
     job_types: Vec<ProwJobType>,
     report_agent: Option<String>,
+    comments: Option<(Comments, Vec<String>)>,
 }
 
 impl GitHubReporter {
@@ -97,7 +99,20 @@ impl GitHubReporter {
             token,
             job_types,
             report_agent,
+            comments: None,
         }
+    }
+
+    /// Also keeps Prow's failure comment on pull requests, except in `no_comment_repos`
+    /// (`org` or `org/repo`).
+    pub fn with_failure_comments(mut self, no_comment_repos: Vec<String>) -> Self {
+        let comments = Comments::new(
+            self.client.clone(),
+            self.base_url.clone(),
+            self.token.clone(),
+        );
+        self.comments = Some((comments, no_comment_repos));
+        self
     }
 
     /// From bosun's settings and `github_reporter` of `config.yaml`.
@@ -130,7 +145,8 @@ impl GitHubReporter {
             Secret::new(text.trim()),
             prow.github_reporter.job_types_to_report.clone(),
             settings.report_agent.clone().filter(|a| !a.is_empty()),
-        ))
+        )
+        .with_failure_comments(prow.github_reporter.no_comment_repos.clone()))
     }
 
     /// The status request for the job: (`org`, `repo`, `sha`, JSON body).
@@ -160,6 +176,27 @@ impl GitHubReporter {
             body["target_url"] = serde_json::Value::String(status.url);
         }
         Ok((refs.org.clone(), refs.repo.clone(), sha.to_owned(), body))
+    }
+}
+
+impl GitHubReporter {
+    /// The failure comment step, for finished jobs outside `no_comment_repos`.
+    async fn comment(&self, job: &ProwJob) -> Result<(), ReportError> {
+        let Some((comments, no_comment_repos)) = &self.comments else {
+            return Ok(());
+        };
+        let Some(refs) = job.spec.refs.as_ref() else {
+            return Ok(());
+        };
+        let org_repo = format!("{}/{}", refs.org, refs.repo);
+        if no_comment_repos
+            .iter()
+            .any(|r| *r == refs.org || *r == org_repo)
+            || !job_state(job).is_final()
+        {
+            return Ok(());
+        }
+        comments.report(job).await
     }
 }
 
@@ -226,7 +263,7 @@ impl Reporter for GitHubReporter {
             .map_err(|e| http::transport_error("github create status", e))?;
         let status = response.status();
         if status.is_success() {
-            return Ok(());
+            return self.comment(job).await;
         }
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
@@ -235,7 +272,7 @@ impl Reporter for GitHubReporter {
             || text.contains(r#""message":"No commit found for SHA:"#)
         {
             tracing::debug!(reporter = GITHUB_REPORTER_NAME, %org, %repo, "github: status not settable, skipping");
-            return Ok(());
+            return self.comment(job).await;
         }
         let rate_limited = status == reqwest::StatusCode::TOO_MANY_REQUESTS
             || (status == reqwest::StatusCode::FORBIDDEN

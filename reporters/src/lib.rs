@@ -15,6 +15,7 @@ pub mod config;
 pub mod crier;
 pub mod gerrit;
 pub mod github;
+pub mod github_comment;
 mod http;
 pub mod pubsub;
 pub mod slack;
