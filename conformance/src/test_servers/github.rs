@@ -3,6 +3,9 @@
 //! "context"}` answering 201 with the status object; bad credentials answer 401
 //! `{"message":"Bad credentials"}`, a bad state or a description over 140 characters 422
 //! `Validation Failed`, an unknown SHA 422 `No commit found for SHA: …`.
+//!
+//! Also `GET /user` (the token's user is [`BOT_LOGIN`]) and issue comments: list
+//! (`per_page`/`page`), create, edit (only the bot's own) and delete.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -27,10 +30,35 @@ pub struct CommitStatus {
     pub target_url: Option<String>,
 }
 
+/// The login of the token's user (`GET /user`).
+pub const BOT_LOGIN: &str = "bosun-bot";
+
+/// An issue (pull request) comment the server holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueComment {
+    /// The comment id.
+    pub id: u64,
+    /// `owner/repo`.
+    pub repo: String,
+    /// The issue or pull request number.
+    pub number: i64,
+    /// The author's login.
+    pub user: String,
+    /// The body.
+    pub body: String,
+}
+
+#[derive(Default)]
+struct Comments {
+    next_id: u64,
+    comments: Vec<IssueComment>,
+}
+
 /// The running server.
 pub struct GitHubServer {
     server: TestServer,
     statuses: Arc<Mutex<Vec<CommitStatus>>>,
+    comments: Arc<Mutex<Comments>>,
 }
 
 impl GitHubServer {
@@ -39,7 +67,16 @@ impl GitHubServer {
         let token = token.to_owned();
         let statuses = Arc::new(Mutex::new(Vec::new()));
         let sink = statuses.clone();
-        let server = TestServer::start(move |req| match handle(req, &token)? {
+        let comments = Arc::new(Mutex::new(Comments {
+            next_id: 1000,
+            comments: Vec::new(),
+        }));
+        let comment_state = comments.clone();
+        let server = TestServer::start(move |req| {
+            if let Some(answer) = handle_comments(req, &token, &comment_state) {
+                return answer;
+            }
+            match handle(req, &token)? {
             Ok(status) => {
                 let body = json!({
                     "url": format!("https://api.github.com/repos/{}/statuses/{}", status.repo, status.sha),
@@ -55,9 +92,14 @@ impl GitHubServer {
                 Ok(Canned::json(201, body))
             }
             Err(answer) => Ok(answer),
+        }
         })
         .await?;
-        Ok(GitHubServer { server, statuses })
+        Ok(GitHubServer {
+            server,
+            statuses,
+            comments,
+        })
     }
 
     /// The API base URL.
@@ -71,6 +113,33 @@ impl GitHubServer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The comments on `repo` (`owner/repo`) issue `number`, oldest first.
+    pub fn comments(&self, repo: &str, number: i64) -> Vec<IssueComment> {
+        self.comments
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .comments
+            .iter()
+            .filter(|c| c.repo == repo && c.number == number)
+            .cloned()
+            .collect()
+    }
+
+    /// Adds a comment as `user` (e.g. a human's, or an old bot comment).
+    pub fn add_comment(&self, repo: &str, number: i64, user: &str, body: &str) -> u64 {
+        let mut state = self.comments.lock().unwrap_or_else(PoisonError::into_inner);
+        state.next_id += 1;
+        let id = state.next_id;
+        state.comments.push(IssueComment {
+            id,
+            repo: repo.to_owned(),
+            number,
+            user: user.to_owned(),
+            body: body.to_owned(),
+        });
+        id
     }
 
     /// The underlying recorder.
@@ -151,4 +220,141 @@ fn handle(req: &RecordedRequest, token: &str) -> Result<Result<CommitStatus, Can
         context: string("context")?.unwrap_or_else(|| "default".to_owned()),
         target_url: string("target_url")?,
     }))
+}
+
+fn comment_json(c: &IssueComment) -> serde_json::Value {
+    json!({
+        "id": c.id,
+        "body": c.body,
+        "user": {"login": c.user},
+        "html_url": format!("https://github.com/{}/pull/{}#issuecomment-{}", c.repo, c.number, c.id),
+    })
+}
+
+/// `GET /user` and the issue comment endpoints; `None` for other paths.
+fn handle_comments(
+    req: &RecordedRequest,
+    token: &str,
+    state: &Mutex<Comments>,
+) -> Option<Result<Canned, String>> {
+    let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let is_comment_path = matches!(
+        parts.as_slice(),
+        ["user"]
+            | ["repos", _, _, "issues", _, "comments"]
+            | ["repos", _, _, "issues", "comments", _]
+    );
+    if !is_comment_path {
+        return None;
+    }
+    if req.header("user-agent").is_none_or(str::is_empty) {
+        return Some(Ok(Canned::text(
+            403,
+            "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
+        )));
+    }
+    if req.bearer() != Some(token) {
+        return Some(Ok(Canned::json(401, json!({"message": "Bad credentials"}))));
+    }
+    let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    let not_found = || Ok(Canned::json(404, json!({"message": "Not Found"})));
+    let body_field = |req: &RecordedRequest| -> Result<String, String> {
+        let body = json_body(req)?;
+        match body.get("body") {
+            Some(serde_json::Value::String(b)) if !b.is_empty() => Ok(b.clone()),
+            _ => Err("body is missing or not a string".to_owned()),
+        }
+    };
+    Some(match (req.method.as_str(), parts.as_slice()) {
+        ("GET", ["user"]) => Ok(Canned::json(200, json!({"login": BOT_LOGIN, "id": 1}))),
+        ("GET", ["repos", owner, repo, "issues", number, "comments"]) => {
+            let Ok(number) = number.parse::<i64>() else {
+                return Some(not_found());
+            };
+            let repo = format!("{owner}/{repo}");
+            let page: usize = req
+                .query
+                .as_deref()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("page=")))
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(1);
+            let per_page: usize = req
+                .query
+                .as_deref()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("per_page=")))
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(30)
+                .clamp(1, 100);
+            let items: Vec<serde_json::Value> = state
+                .comments
+                .iter()
+                .filter(|c| c.repo == repo && c.number == number)
+                .skip((page.max(1) - 1) * per_page)
+                .take(per_page)
+                .map(comment_json)
+                .collect();
+            Ok(Canned::json(200, serde_json::Value::Array(items)))
+        }
+        ("POST", ["repos", owner, repo, "issues", number, "comments"]) => {
+            let Ok(number) = number.parse::<i64>() else {
+                return Some(not_found());
+            };
+            match body_field(req) {
+                Err(e) => Err(e),
+                Ok(body) => {
+                    state.next_id += 1;
+                    let comment = IssueComment {
+                        id: state.next_id,
+                        repo: format!("{owner}/{repo}"),
+                        number,
+                        user: BOT_LOGIN.to_owned(),
+                        body,
+                    };
+                    let answer = Canned::json(201, comment_json(&comment));
+                    state.comments.push(comment);
+                    Ok(answer)
+                }
+            }
+        }
+        ("PATCH", ["repos", owner, repo, "issues", "comments", id]) => {
+            let repo = format!("{owner}/{repo}");
+            let body = match body_field(req) {
+                Ok(body) => body,
+                Err(e) => return Some(Err(e)),
+            };
+            match state
+                .comments
+                .iter_mut()
+                .find(|c| c.repo == repo && id.parse::<u64>().ok() == Some(c.id))
+            {
+                Some(c) if c.user == BOT_LOGIN => {
+                    c.body = body;
+                    Ok(Canned::json(200, comment_json(c)))
+                }
+                Some(_) => Ok(Canned::json(
+                    403,
+                    json!({"message": "Must have admin rights to Repository."}),
+                )),
+                None => not_found(),
+            }
+        }
+        ("DELETE", ["repos", owner, repo, "issues", "comments", id]) => {
+            let repo = format!("{owner}/{repo}");
+            let before = state.comments.len();
+            state
+                .comments
+                .retain(|c| !(c.repo == repo && id.parse::<u64>().ok() == Some(c.id)));
+            if state.comments.len() == before {
+                not_found()
+            } else {
+                Ok(Canned {
+                    status: 204,
+                    headers: Vec::new(),
+                    content_type: "application/json; charset=utf-8",
+                    body: String::new(),
+                })
+            }
+        }
+        (method, _) => Err(format!("method {method} is not allowed here")),
+    })
 }
