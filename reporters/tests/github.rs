@@ -232,3 +232,95 @@ async fn crier_fans_out_to_every_test_server_once_per_state() {
     assert_eq!(prev.len(), 3);
     assert!(prev.values().all(|s| *s == ProwJobState::Failure));
 }
+
+fn comment_job(context: &str, state: &str) -> ProwJob {
+    let mut j = job(context, state, true);
+    j.spec.context = context.to_owned();
+    j.spec.job = context.to_owned();
+    j.spec.rerun_command = format!("/test {context}");
+    j
+}
+
+#[tokio::test]
+async fn failure_comment_created_updated_and_removed() {
+    use bosun_conformance::test_servers::github::BOT_LOGIN;
+    let server = GitHubServer::start(TOKEN).await.expect("server");
+    server.add_comment("acme/widget", 7, "alice", "please review");
+    let reporter = GitHubReporter::new(server.url(), Secret::new(TOKEN), Vec::new(), None)
+        .with_failure_comments(Vec::new());
+    let bot_comments = || {
+        server
+            .comments("acme/widget", 7)
+            .into_iter()
+            .filter(|c| c.user == BOT_LOGIN)
+            .collect::<Vec<_>>()
+    };
+
+    reporter
+        .report(&comment_job("unit", "failure"))
+        .await
+        .expect("report");
+    let first = bot_comments();
+    assert_eq!(first.len(), 1);
+    assert!(
+        first[0]
+            .body
+            .starts_with("@alice: The following test **failed**")
+    );
+    assert!(first[0].body.contains(&format!(
+        "\nunit | {PULL_SHA} | [link](https://prow.example.com/view/gs/b/1) | unknown | `/test unit`\n"
+    )));
+    assert!(first[0].body.ends_with("<!-- test report -->"));
+
+    // A second failure moves the comment to the bottom with both rows.
+    reporter
+        .report(&comment_job("lint", "failure"))
+        .await
+        .expect("report");
+    let second = bot_comments();
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0].id, first[0].id);
+    assert!(second[0].body.contains("The following tests **failed**"));
+
+    // A restarted reporter lists the comments once, then edits in place.
+    let restarted = GitHubReporter::new(server.url(), Secret::new(TOKEN), Vec::new(), None)
+        .with_failure_comments(Vec::new());
+    restarted
+        .report(&comment_job("lint", "success"))
+        .await
+        .expect("report");
+    let third = bot_comments();
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0].id, second[0].id, "edited in place");
+    assert!(!third[0].body.contains("\nlint | "));
+
+    // Everything passes: the comment goes away; the human's stays.
+    restarted
+        .report(&comment_job("unit", "success"))
+        .await
+        .expect("report");
+    assert!(bot_comments().is_empty());
+    assert_eq!(server.comments("acme/widget", 7).len(), 1);
+
+    let lists = server
+        .server()
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/comments"))
+        .count();
+    assert_eq!(lists, 2, "one listing per reporter instance");
+    assert_eq!(server.server().violations(), Vec::<String>::new());
+
+    // No comments for repos in no_comment_repos, and none for pending jobs.
+    let quiet = GitHubReporter::new(server.url(), Secret::new(TOKEN), Vec::new(), None)
+        .with_failure_comments(vec!["acme".to_owned()]);
+    quiet
+        .report(&comment_job("unit", "failure"))
+        .await
+        .expect("report");
+    reporter
+        .report(&comment_job("unit", "pending"))
+        .await
+        .expect("report");
+    assert!(bot_comments().is_empty());
+}
