@@ -8,6 +8,10 @@ mod common;
 #[path = "../../agents/tests/docker_common/mod.rs"]
 mod docker_common;
 
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bosun_proto::ProwJobState;
@@ -141,5 +145,123 @@ async fn docker_job_abort_over_grpc_stops_the_container() {
     .expect("abort");
     let job = wait_complete(&mut c, &name).await;
     assert_eq!(job.state(), ProwJobState::Aborted);
+    no_leftovers(&name).await;
+}
+
+/// A `bosun serve` process like [`Gateway`], with extra environment for the gateway.
+struct EnvGateway {
+    child: std::process::Child,
+    addr: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl EnvGateway {
+    fn start(data_dir: &Path, env: &[(&str, String)]) -> EnvGateway {
+        let mut child = Command::new(bosun_bin())
+            .arg("serve")
+            .args(["--grpc-addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("BOSUN_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bosun serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("bosun: gRPC on ") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+                if let Ok(mut l) = log2.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        let Ok(addr) = rx.recv_timeout(DEADLINE) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("gateway did not start: {:?}", log.lock().map(|l| l.clone()));
+        };
+        EnvGateway { child, addr, log }
+    }
+
+    async fn client(
+        &self,
+    ) -> bosun_proto::api::job_gateway_client::JobGatewayClient<tonic::transport::Channel> {
+        bosun_proto::api::job_gateway_client::JobGatewayClient::connect(format!(
+            "http://{}",
+            self.addr
+        ))
+        .await
+        .expect("connect to gateway")
+    }
+
+    fn logs(&self) -> String {
+        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+}
+
+impl Drop for EnvGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_docker_keeps_the_job_waiting_with_a_description_then_it_runs() {
+    setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The gateway's engine is a socket path that does not exist yet.
+    let sock = dir.path().join("docker.sock");
+    let gw = EnvGateway::start(
+        &dir.path().join("data"),
+        &[("DOCKER_HOST", format!("unix://{}", sock.display()))],
+    );
+    let mut c = gw.client().await;
+    let name = submit(&mut c, docker_job("e2e-docker-down", "echo finally ran")).await;
+
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let job = get(&mut c, &name).await;
+        let status = job.status.clone().expect("status");
+        if status
+            .description
+            .contains("Waiting for the docker backend")
+        {
+            assert_eq!(job.state(), ProwJobState::Triggered, "{status:?}");
+            assert!(
+                status.description.contains(&format!(
+                    "cannot reach the docker engine at unix://{}",
+                    sock.display()
+                )),
+                "{}",
+                status.description
+            );
+            break;
+        }
+        assert!(!job.is_complete(), "the job must wait, not end: {status:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no waiting description: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The engine "comes back": the retried start succeeds and nothing was lost.
+    std::os::unix::fs::symlink(docker_common::SOCKET, &sock).expect("symlink the socket");
+    let job = wait_complete(&mut c, &name).await;
+    assert_eq!(
+        job.state(),
+        ProwJobState::Success,
+        "{:?}\ngateway log:\n{}",
+        job.status,
+        gw.logs()
+    );
     no_leftovers(&name).await;
 }
