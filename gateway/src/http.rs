@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 
 #[derive(Clone)]
 struct AppState {
+    reporter_metrics: Option<bosun_reporters::CrierMetrics>,
     clusters: BuildClusters,
     store: Arc<dyn JobStore>,
     metrics: Metrics,
@@ -23,7 +24,13 @@ struct AppState {
 }
 
 /// The HTTP routes.
-pub fn router(store: Arc<dyn JobStore>, metrics: Metrics, artifacts_dir: PathBuf, clusters: BuildClusters) -> Router {
+pub fn router(
+    store: Arc<dyn JobStore>,
+    metrics: Metrics,
+    artifacts_dir: PathBuf,
+    clusters: BuildClusters,
+    reporter_metrics: Option<bosun_reporters::CrierMetrics>,
+) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -34,6 +41,7 @@ pub fn router(store: Arc<dyn JobStore>, metrics: Metrics, artifacts_dir: PathBuf
         )
         .route("/artifacts/{*path}", get(artifact))
         .with_state(AppState {
+            reporter_metrics,
             clusters,
             store,
             metrics,
@@ -56,7 +64,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
         }
     };
     if !state.clusters.is_empty() {
-        state.clusters.check_health(std::time::Duration::from_secs(2)).await;
+        state
+            .clusters
+            .check_health(std::time::Duration::from_secs(2))
+            .await;
     }
     for (alias, health) in state.clusters.health() {
         let line = match health {
@@ -66,14 +77,26 @@ async fn readyz(State(state): State<AppState>) -> Response {
         };
         body.push_str(&format!("cluster {alias}: {line}\n"));
     }
-    let code = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, body).into_response()
 }
 
 async fn metrics_handler(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        format!(
+            "{}{}",
+            state.metrics.render(),
+            state
+                .reporter_metrics
+                .as_ref()
+                .map(|m| m.render())
+                .unwrap_or_default()
+        ),
     )
         .into_response()
 }

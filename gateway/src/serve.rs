@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bosun_agents::AgentRegistry;
-use bosun_agents::kubernetes::{BuildClusters, KubernetesAgent, KubernetesAgentConfig};
 use bosun_agents::artifacts::Artifacts;
+use bosun_agents::kubernetes::{BuildClusters, KubernetesAgent, KubernetesAgentConfig};
 use bosun_agents::local::{LocalAgent, LocalAgentConfig};
 use bosun_gateway_store::{JobStore, SqliteJobStore};
 use bosun_proto::api::job_gateway_server::JobGatewayServer;
@@ -172,7 +172,10 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
         ],
         artifacts.clone(),
     ))));
-    agents.register(Arc::new(KubernetesAgent::new(clusters.clone(), kube_config)));
+    agents.register(Arc::new(KubernetesAgent::new(
+        clusters.clone(),
+        kube_config,
+    )));
     // Always registered: the engine is only contacted when a docker job starts, so a Docker
     // that is down makes those jobs wait (retried with backoff, reason in the description).
     agents.register(Arc::new(bosun_agents::docker::DockerAgent::new(
@@ -210,6 +213,35 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
         });
     }
 
+    let reporter_metrics = match &loaded {
+        Some(config) => {
+            let settings = bosun_reporters::ReporterSettings::from_bosun(&config.prow().bosun)
+                .context("reading bosun.reporters")?;
+            let reporters = bosun_reporters::reporters_from_config_with_store(
+                config.prow(),
+                &settings,
+                Some(store.clone()),
+            )
+            .context("configuring reporters")?;
+            if reporters.is_empty() {
+                None
+            } else {
+                let names: Vec<String> = reporters.iter().map(|r| r.name().to_owned()).collect();
+                tracing::info!(reporters = ?names, "reporting job state changes");
+                let crier =
+                    bosun_reporters::Crier::new(store.clone(), reporters, Default::default());
+                let metrics = crier.metrics();
+                let shutdown = supervisor.shutdown_token();
+                supervisor.spawn_critical("crier", async move {
+                    crier.run(shutdown).await;
+                    Ok::<(), std::convert::Infallible>(())
+                });
+                Some(metrics)
+            }
+        }
+        None => None,
+    };
+
     let triggerer = Arc::new(Triggerer::new(loaded));
     let service = GatewayService::new(
         dispatcher.clone(),
@@ -245,7 +277,13 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
     });
 
     if let Some(listener) = http_listener {
-        let app = crate::http::router(store.clone(), metrics.clone(), artifacts_dir.clone(), clusters.clone());
+        let app = crate::http::router(
+            store.clone(),
+            metrics.clone(),
+            artifacts_dir.clone(),
+            clusters.clone(),
+            reporter_metrics.clone(),
+        );
         let shutdown = supervisor.shutdown_token();
         supervisor.spawn_critical("http-server", async move {
             axum::serve(listener, app)
@@ -312,8 +350,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut kubeconfigs = args.kubeconfigs.clone();
     if let Some(dir) = &args.kubeconfig_dir {
         kubeconfigs.extend(
-            bosun_agents::kubernetes::clusters::kubeconfigs_in_dir(dir, args.kubeconfig_suffix.as_deref())
-                .context("reading --kubeconfig-dir")?,
+            bosun_agents::kubernetes::clusters::kubeconfigs_in_dir(
+                dir,
+                args.kubeconfig_suffix.as_deref(),
+            )
+            .context("reading --kubeconfig-dir")?,
         );
     }
     let gateway = start(GatewayOptions {
