@@ -20,8 +20,10 @@ async fn clusters() -> Clusters {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = KubeApiServer::start().await.expect("cluster a");
     let b = KubeApiServer::start().await.expect("cluster b");
-    a.write_kubeconfig(&dir.path().join("a.yaml"), "a").expect("kubeconfig a");
-    b.write_kubeconfig(&dir.path().join("b.yaml"), "b").expect("kubeconfig b");
+    a.write_kubeconfig(&dir.path().join("a.yaml"), "a")
+        .expect("kubeconfig a");
+    b.write_kubeconfig(&dir.path().join("b.yaml"), "b")
+        .expect("kubeconfig b");
     Clusters { a, b, dir }
 }
 
@@ -79,14 +81,18 @@ async fn pods_run_on_the_cluster_the_job_names() {
     let on_a = submit(&mut c, kube_job("kube-ok", "a", json!({}))).await;
     let job = wait_state(&mut c, &on_a, ProwJobState::Pending).await;
     let pod = wait_pod(&cl.a, &on_a);
-    assert!(cl.b.get(Gvr::PODS, "default", &on_a).is_none(), "not on cluster b");
+    assert!(
+        cl.b.get(Gvr::PODS, "default", &on_a).is_none(),
+        "not on cluster b"
+    );
     let status = job.status.clone().expect("status");
     assert_eq!(build_label(&pod), status.build_id);
     assert_eq!(pod["metadata"]["labels"]["created-by-prow"], "true");
     assert_eq!(pod["metadata"]["labels"]["prow.k8s.io/id"], on_a.as_str());
     assert_eq!(pod["spec"]["restartPolicy"], "Never");
 
-    cl.a.set_pod_phase("default", &on_a, "Running").expect("running");
+    cl.a.set_pod_phase("default", &on_a, "Running")
+        .expect("running");
     cl.a.append_log("default", &on_a, "test", b"hello from the pod\n");
     let mut logs = c
         .logs(LogsRequest {
@@ -102,14 +108,16 @@ async fn pods_run_on_the_cluster_the_job_names() {
         .expect("some")
         .expect("chunk");
     assert!(String::from_utf8_lossy(&first.data).contains("hello from the pod"));
-    cl.a.set_pod_phase("default", &on_a, "Succeeded").expect("succeeded");
+    cl.a.set_pod_phase("default", &on_a, "Succeeded")
+        .expect("succeeded");
     let done = wait_complete(&mut c, &on_a).await;
     assert_eq!(done.state(), ProwJobState::Success);
     assert_eq!(done.status.expect("status").description, "Job succeeded.");
 
     let on_b = submit(&mut c, kube_job("kube-fail", "b", json!({}))).await;
     wait_pod(&cl.b, &on_b);
-    cl.b.set_pod_phase("default", &on_b, "Failed").expect("failed");
+    cl.b.set_pod_phase("default", &on_b, "Failed")
+        .expect("failed");
     let done = wait_complete(&mut c, &on_b).await;
     assert_eq!(done.state(), ProwJobState::Failure);
     assert_eq!(done.status.expect("status").description, "Job failed.");
@@ -132,14 +140,14 @@ async fn evicted_pods_are_revived_up_to_the_limit() {
     let name = submit(&mut c, kube_job("kube-evict", "a", json!({}))).await;
     let first = wait_pod(&cl.a, &name);
     let evict = json!({"phase": "Failed", "reason": "Evicted", "message": "node pressure"});
-    cl.a.patch_status(Gvr::PODS, "default", &name, &evict).expect("evict");
+    cl.a.patch_status(Gvr::PODS, "default", &name, &evict)
+        .expect("evict");
     // Recreated with a new build id.
     let mut second = None;
     eventually("the revived pod", || {
-        second = cl
-            .a
-            .get(Gvr::PODS, "default", &name)
-            .filter(|p| build_label(p) != build_label(&first));
+        second =
+            cl.a.get(Gvr::PODS, "default", &name)
+                .filter(|p| build_label(p) != build_label(&first));
         second.is_some()
     });
     let job = get(&mut c, &name).await;
@@ -147,18 +155,30 @@ async fn evicted_pods_are_revived_up_to_the_limit() {
     assert_eq!(status.pod_revival_count, 1);
     assert_eq!(status.build_id, build_label(second.as_ref().expect("pod")));
     assert_eq!(status.state, ProwJobState::Pending);
-    cl.a.patch_status(Gvr::PODS, "default", &name, &evict).expect("evict again");
+    cl.a.patch_status(Gvr::PODS, "default", &name, &evict)
+        .expect("evict again");
     let done = wait_complete(&mut c, &name).await;
     assert_eq!(done.state(), ProwJobState::Error);
     let desc = done.status.expect("status").description;
-    assert!(desc.contains("max revivals (1)") && desc.contains("evicted"), "{desc}");
+    assert!(
+        desc.contains("max revivals (1)") && desc.contains("evicted"),
+        "{desc}"
+    );
 
-    let strict = submit(&mut c, kube_job("kube-evict-strict", "a", json!({"error_on_eviction": true}))).await;
+    let strict = submit(
+        &mut c,
+        kube_job("kube-evict-strict", "a", json!({"error_on_eviction": true})),
+    )
+    .await;
     wait_pod(&cl.a, &strict);
-    cl.a.patch_status(Gvr::PODS, "default", &strict, &evict).expect("evict");
+    cl.a.patch_status(Gvr::PODS, "default", &strict, &evict)
+        .expect("evict");
     let done = wait_complete(&mut c, &strict).await;
     assert_eq!(done.state(), ProwJobState::Error);
-    assert_eq!(done.status.expect("status").description, "Job pod was evicted by the cluster.");
+    assert_eq!(
+        done.status.expect("status").description,
+        "Job pod was evicted by the cluster."
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,19 +199,27 @@ async fn oom_deleted_aborted_and_refused_pods_end_as_plank_says() {
     .expect("oom");
     let done = wait_complete(&mut c, &oom).await;
     assert_eq!(done.state(), ProwJobState::Error);
-    assert_eq!(done.status.expect("status").description, "Job pod was OOM killed by the cluster.");
+    assert_eq!(
+        done.status.expect("status").description,
+        "Job pod was OOM killed by the cluster."
+    );
 
     let deleted = submit(&mut c, kube_job("kube-deleted", "a", json!({}))).await;
     wait_pod(&cl.a, &deleted);
-    cl.a.set_pod_phase("default", &deleted, "Running").expect("running");
+    cl.a.set_pod_phase("default", &deleted, "Running")
+        .expect("running");
     cl.a.delete(Gvr::PODS, "default", &deleted).expect("delete");
     let done = wait_complete(&mut c, &deleted).await;
     assert_eq!(done.state(), ProwJobState::Error);
-    assert_eq!(done.status.expect("status").description, "Pod got deleted unexpectedly");
+    assert_eq!(
+        done.status.expect("status").description,
+        "Pod got deleted unexpectedly"
+    );
 
     let aborted = submit(&mut c, kube_job("kube-abort", "a", json!({}))).await;
     wait_pod(&cl.a, &aborted);
-    cl.a.set_pod_phase("default", &aborted, "Running").expect("running");
+    cl.a.set_pod_phase("default", &aborted, "Running")
+        .expect("running");
     c.abort(AbortRequest {
         name: aborted.clone(),
         reason: "user".into(),
@@ -200,7 +228,10 @@ async fn oom_deleted_aborted_and_refused_pods_end_as_plank_says() {
     .expect("abort");
     let done = wait_complete(&mut c, &aborted).await;
     assert_eq!(done.state(), ProwJobState::Aborted);
-    assert!(cl.a.get(Gvr::PODS, "default", &aborted).is_none(), "pod deleted");
+    assert!(
+        cl.a.get(Gvr::PODS, "default", &aborted).is_none(),
+        "pod deleted"
+    );
 
     cl.a.fail_next(Verb::Create, Gvr::PODS, 422);
     let refused = submit(&mut c, kube_job("kube-refused", "a", json!({}))).await;
@@ -212,8 +243,12 @@ async fn oom_deleted_aborted_and_refused_pods_end_as_plank_says() {
     cl.a.fail_next(Verb::Create, Gvr::PODS, 500);
     let retried = submit(&mut c, kube_job("kube-retried", "a", json!({}))).await;
     wait_pod(&cl.a, &retried);
-    cl.a.set_pod_phase("default", &retried, "Succeeded").expect("succeeded");
-    assert_eq!(wait_complete(&mut c, &retried).await.state(), ProwJobState::Success);
+    cl.a.set_pod_phase("default", &retried, "Succeeded")
+        .expect("succeeded");
+    assert_eq!(
+        wait_complete(&mut c, &retried).await.state(),
+        ProwJobState::Success
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,10 +267,17 @@ async fn an_unreachable_cluster_does_not_stall_the_other() {
     let on_b = submit(&mut c, kube_job("kube-b-down", "b", json!({}))).await;
     let on_a = submit(&mut c, kube_job("kube-a-up", "a", json!({}))).await;
     wait_pod(&cl.a, &on_a);
-    cl.a.set_pod_phase("default", &on_a, "Succeeded").expect("succeeded");
-    assert_eq!(wait_complete(&mut c, &on_a).await.state(), ProwJobState::Success);
+    cl.a.set_pod_phase("default", &on_a, "Succeeded")
+        .expect("succeeded");
+    assert_eq!(
+        wait_complete(&mut c, &on_a).await.state(),
+        ProwJobState::Success
+    );
     let waiting = get(&mut c, &on_b).await;
-    assert!(!waiting.is_complete(), "the job on the down cluster waits, it is not lost");
+    assert!(
+        !waiting.is_complete(),
+        "the job on the down cluster waits, it is not lost"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,12 +288,21 @@ async fn a_restarted_gateway_reattaches_without_a_second_pod() {
     let name = submit(&mut c, kube_job("kube-restart", "a", json!({}))).await;
     wait_state(&mut c, &name, ProwJobState::Pending).await;
     wait_pod(&cl.a, &name);
-    cl.a.set_pod_phase("default", &name, "Running").expect("running");
+    cl.a.set_pod_phase("default", &name, "Running")
+        .expect("running");
     drop(c);
     gw.kill9();
     let gw = start_gateway(&cl, &[]);
     let mut c = gw.client().await;
-    cl.a.set_pod_phase("default", &name, "Succeeded").expect("succeeded");
-    assert_eq!(wait_complete(&mut c, &name).await.state(), ProwJobState::Success);
-    assert_eq!(cl.a.request_count(Verb::Create, Gvr::PODS), 1, "no pod created twice");
+    cl.a.set_pod_phase("default", &name, "Succeeded")
+        .expect("succeeded");
+    assert_eq!(
+        wait_complete(&mut c, &name).await.state(),
+        ProwJobState::Success
+    );
+    assert_eq!(
+        cl.a.request_count(Verb::Create, Gvr::PODS),
+        1,
+        "no pod created twice"
+    );
 }

@@ -310,7 +310,11 @@ async fn revive(
 ) -> Result<ProwJob, Outcome> {
     let name = job.name().to_owned();
     let max = inner.config.max_revivals;
-    let count = job.status.as_ref().map(|s| s.pod_revival_count).unwrap_or(0);
+    let count = job
+        .status
+        .as_ref()
+        .map(|s| s.pod_revival_count)
+        .unwrap_or(0);
     if count >= max {
         return Err(Outcome::error(format!(
             "Job pod reached max revivals ({max}) after being stopped unexpectedly ({cause})"
@@ -324,14 +328,19 @@ async fn revive(
         let status = j.status_mut();
         status.pod_revival_count += 1;
         status.build_id = id.clone();
-        status.description = format!("Recreating the workload after it stopped unexpectedly ({cause}).");
+        status.description =
+            format!("Recreating the workload after it stopped unexpectedly ({cause}).");
         Ok(true)
     })
     .await;
     let job = match revived {
         Ok(Some(stored)) => stored.job,
         Ok(None) => return Err(Outcome::aborted("Job aborted.")),
-        Err(e) => return Err(Outcome::error(format!("Could not recreate the workload: {e}"))),
+        Err(e) => {
+            return Err(Outcome::error(format!(
+                "Could not recreate the workload: {e}"
+            )));
+        }
     };
     tracing::warn!(job = %name, %cause, "workload stopped unexpectedly; recreating it");
     let mut backoff = Duration::from_millis(500);
