@@ -21,5 +21,8 @@ fn deployed_crd_matches_the_rust_type() {
     assert_eq!(crd["metadata"]["name"], "prowjobs.prow.k8s.io");
     assert_eq!(crd["spec"]["scope"], "Namespaced");
     // Like Prow's: no status subresource, status is written with the object.
-    assert_eq!(crd["spec"]["versions"][0]["subresources"], serde_json::json!({}));
+    assert_eq!(
+        crd["spec"]["versions"][0]["subresources"],
+        serde_json::json!({})
+    );
 }

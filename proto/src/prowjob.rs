@@ -812,7 +812,8 @@ pub struct SchedulingOptions {
 
 /// The ProwJob CRD as Prow defines it: like `ProwJob::crd()`, but without a `status`
 /// subresource (`subresources: {}`), because Prow writes status together with the object.
-pub fn prowjob_crd() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+pub fn prowjob_crd()
+-> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
     use kube::CustomResourceExt;
     let mut crd = ProwJob::crd();
     for version in &mut crd.spec.versions {

@@ -10,8 +10,8 @@ use bosun_proto::labels;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
 use super::clusters::BuildClusters;
@@ -78,7 +78,10 @@ impl KubernetesAgent {
 }
 
 fn build_id(job: &ProwJob) -> &str {
-    job.status.as_ref().map(|s| s.build_id.as_str()).unwrap_or("")
+    job.status
+        .as_ref()
+        .map(|s| s.build_id.as_str())
+        .unwrap_or("")
 }
 
 /// Classifies a kube error: 4xx → the job cannot run, anything else → retry.
@@ -87,7 +90,9 @@ fn classify(e: kube::Error, what: &str) -> AgentError {
         kube::Error::Api(status) if (400..500).contains(&status.code) && status.code != 429 => {
             AgentError::InvalidJob(format!("{what}: {}", status.message))
         }
-        kube::Error::Api(status) => AgentError::Unavailable(format!("{what}: {} ({})", status.message, status.code)),
+        kube::Error::Api(status) => {
+            AgentError::Unavailable(format!("{what}: {} ({})", status.message, status.code))
+        }
         other => AgentError::Unavailable(format!("{what}: {other}")),
     }
 }
@@ -108,7 +113,9 @@ enum PodVerdict {
 }
 
 fn terminated_oom(pod: &Pod) -> bool {
-    let Some(status) = &pod.status else { return false };
+    let Some(status) = &pod.status else {
+        return false;
+    };
     status
         .container_statuses
         .iter()
@@ -123,7 +130,9 @@ fn terminated_oom(pod: &Pod) -> bool {
 }
 
 fn all_containers_succeeded(pod: &Pod) -> bool {
-    let Some(status) = &pod.status else { return false };
+    let Some(status) = &pod.status else {
+        return false;
+    };
     let statuses: Vec<_> = status
         .container_statuses
         .iter()
@@ -202,7 +211,9 @@ impl Agent for KubernetesAgent {
     fn check(&self, job: &ProwJob) -> Result<(), AgentError> {
         self.pods(job)?;
         if job.spec.pod_spec.is_none() {
-            return Err(AgentError::InvalidJob("kubernetes jobs need spec.pod_spec".into()));
+            return Err(AgentError::InvalidJob(
+                "kubernetes jobs need spec.pod_spec".into(),
+            ));
         }
         Ok(())
     }
@@ -220,7 +231,10 @@ impl Agent for KubernetesAgent {
             }),
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 // Already there: ours from an earlier attempt, or the previous run still going.
-                let existing = pods.get(&name).await.map_err(|e| classify(e, "reading the existing pod"))?;
+                let existing = pods
+                    .get(&name)
+                    .await
+                    .map_err(|e| classify(e, "reading the existing pod"))?;
                 let existing_build = existing
                     .metadata
                     .labels
@@ -259,7 +273,9 @@ impl Agent for KubernetesAgent {
             .unwrap_or(self.config.pod_unscheduled_timeout);
         let selector = format!("{}={}", labels::ID, name);
         let config = watcher::Config::default().labels(&selector);
-        let mut events = watcher::watcher(pods.clone(), config).default_backoff().boxed();
+        let mut events = watcher::watcher(pods.clone(), config)
+            .default_backoff()
+            .boxed();
         let mut seen = false;
         let mut running_sent = false;
         let mut unscheduled_deadline: Option<tokio::time::Instant> = None;
@@ -386,7 +402,9 @@ impl Agent for KubernetesAgent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, ContainerStatus, PodStatus};
+    use k8s_openapi::api::core::v1::{
+        ContainerState, ContainerStateTerminated, ContainerStatus, PodStatus,
+    };
 
     fn pod(phase: &str, reason: Option<&str>, exit: Option<(i32, Option<&str>)>) -> Pod {
         let statuses = exit.map(|(code, r)| {
@@ -419,13 +437,31 @@ mod tests {
 
     #[test]
     fn plank_state_mapping() {
-        assert_eq!(judge(&pod("Succeeded", None, Some((0, None))), false), PodVerdict::Done(Outcome::success()));
-        assert!(matches!(judge(&pod("Succeeded", None, Some((1, None))), false), PodVerdict::Done(o) if o.state == bosun_proto::ProwJobState::Error));
-        assert_eq!(judge(&pod("Failed", None, Some((1, None))), false), PodVerdict::Done(Outcome::failure()));
-        assert_eq!(judge(&pod("Failed", Some("Evicted"), None), false), PodVerdict::Lost("evicted".into()));
-        assert!(matches!(judge(&pod("Failed", Some("Evicted"), None), true), PodVerdict::Done(o) if o.description.contains("evicted")));
-        assert!(matches!(judge(&pod("Running", None, Some((137, Some("OOMKilled")))), false), PodVerdict::Done(o) if o.description.contains("OOM")));
-        assert_eq!(judge(&pod("Unknown", None, None), false), PodVerdict::Lost("unknown".into()));
+        assert_eq!(
+            judge(&pod("Succeeded", None, Some((0, None))), false),
+            PodVerdict::Done(Outcome::success())
+        );
+        assert!(
+            matches!(judge(&pod("Succeeded", None, Some((1, None))), false), PodVerdict::Done(o) if o.state == bosun_proto::ProwJobState::Error)
+        );
+        assert_eq!(
+            judge(&pod("Failed", None, Some((1, None))), false),
+            PodVerdict::Done(Outcome::failure())
+        );
+        assert_eq!(
+            judge(&pod("Failed", Some("Evicted"), None), false),
+            PodVerdict::Lost("evicted".into())
+        );
+        assert!(
+            matches!(judge(&pod("Failed", Some("Evicted"), None), true), PodVerdict::Done(o) if o.description.contains("evicted"))
+        );
+        assert!(
+            matches!(judge(&pod("Running", None, Some((137, Some("OOMKilled")))), false), PodVerdict::Done(o) if o.description.contains("OOM"))
+        );
+        assert_eq!(
+            judge(&pod("Unknown", None, None), false),
+            PodVerdict::Lost("unknown".into())
+        );
         assert_eq!(
             judge(&pod("Running", None, None), false),
             PodVerdict::Wait {

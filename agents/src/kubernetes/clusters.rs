@@ -78,7 +78,11 @@ pub fn kubeconfigs_in_dir(dir: &Path, suffix: Option<&str>) -> Result<Vec<PathBu
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().map(|t| t.is_file() || t.is_symlink()).unwrap_or(false))
+        .filter(|e| {
+            e.file_type()
+                .map(|t| t.is_file() || t.is_symlink())
+                .unwrap_or(false)
+        })
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -128,7 +132,9 @@ impl BuildClusters {
             }
         }
         if !clients.contains_key(crate::kubernetes::DEFAULT_CLUSTER)
-            && !disabled.iter().any(|d| d == crate::kubernetes::DEFAULT_CLUSTER)
+            && !disabled
+                .iter()
+                .any(|d| d == crate::kubernetes::DEFAULT_CLUSTER)
         {
             if let Ok(config) = kube::Config::incluster() {
                 if let Ok(client) = Client::try_from(config) {
@@ -189,7 +195,11 @@ impl BuildClusters {
     }
 }
 
-async fn client_for(kubeconfig: &Kubeconfig, context: &str, path: &Path) -> Result<Client, ClusterError> {
+async fn client_for(
+    kubeconfig: &Kubeconfig,
+    context: &str,
+    path: &Path,
+) -> Result<Client, ClusterError> {
     let options = KubeConfigOptions {
         context: Some(context.to_owned()),
         ..Default::default()
