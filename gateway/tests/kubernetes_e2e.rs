@@ -306,3 +306,91 @@ async fn a_restarted_gateway_reattaches_without_a_second_pod() {
         "no pod created twice"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decorated_job_runs_as_prows_decorated_pod() {
+    let cl = clusters().await;
+    let gw = start_gateway(&cl, &[]);
+    let mut c = gw.client().await;
+    let name = submit(
+        &mut c,
+        kube_job("kube-decorated", "a", decorated(json!({}))),
+    )
+    .await;
+    let pod = wait_pod(&cl.a, &name);
+    let init: Vec<&str> = pod["spec"]["initContainers"]
+        .as_array()
+        .expect("init containers")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        init,
+        vec!["initupload", "place-entrypoint"],
+        "no refs, so no clonerefs"
+    );
+    let containers: Vec<&str> = pod["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(containers, vec!["test", "sidecar"]);
+    assert_eq!(
+        pod["spec"]["containers"][0]["command"][0],
+        "/tools/entrypoint"
+    );
+    cl.a.set_pod_phase("default", &name, "Running")
+        .expect("running");
+    cl.a.set_pod_phase("default", &name, "Succeeded")
+        .expect("succeeded");
+    let done = wait_complete(&mut c, &name).await;
+    assert_eq!(done.state(), ProwJobState::Success);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_never_scheduled_times_out() {
+    let cl = clusters().await;
+    let gw = start_gateway(&cl, &[]);
+    let mut c = gw.client().await;
+    let name = submit(
+        &mut c,
+        kube_job(
+            "kube-unscheduled",
+            "a",
+            decorated(json!({"pod_unscheduled_timeout": "1s"})),
+        ),
+    )
+    .await;
+    let done = wait_complete(&mut c, &name).await;
+    assert_eq!(done.state(), ProwJobState::Error);
+    assert_eq!(
+        done.status.expect("status").description,
+        "Pod scheduling timeout."
+    );
+    assert!(
+        cl.a.get(Gvr::PODS, "default", &name).is_none(),
+        "the pod is deleted"
+    );
+}
+
+/// A spec fragment with a full decoration config plus `extra` decoration fields.
+fn decorated(extra: serde_json::Value) -> serde_json::Value {
+    let mut dc = json!({
+        "timeout": "10m",
+        "grace_period": "15s",
+        "utility_images": {
+            "clonerefs": "gcr.io/k8s-prow/clonerefs:v1",
+            "initupload": "gcr.io/k8s-prow/initupload:v1",
+            "entrypoint": "gcr.io/k8s-prow/entrypoint:v1",
+            "sidecar": "gcr.io/k8s-prow/sidecar:v1"
+        },
+        "gcs_configuration": {"bucket": "gs://logs", "path_strategy": "explicit"}
+    });
+    if let (Some(dc), Some(extra)) = (dc.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            dc.insert(k.clone(), v.clone());
+        }
+    }
+    json!({ "decoration_config": dc })
+}
