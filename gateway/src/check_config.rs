@@ -32,6 +32,11 @@ pub fn check_config(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             for w in loaded.warnings() {
                 eprintln!("warning: {w}");
             }
+            if let Err(e) = bosun_reporters::ReporterSettings::from_bosun(&loaded.prow().bosun) {
+                eprintln!("error: {}: {e}", config_path.display());
+                eprintln!("1 problem found");
+                return Ok(ExitCode::from(1));
+            }
             println!(
                 "config OK: {} jobs ({} presubmits, {} postsubmits, {} periodics)",
                 loaded.jobs().job_count(),

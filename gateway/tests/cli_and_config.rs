@@ -427,3 +427,21 @@ async fn bearer_tokens_health_and_reflection() {
         "{names:?}"
     );
 }
+
+#[test]
+fn check_config_checks_bosun_reporter_settings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "bosun:\n  reporters:\n    slack:\n      tokn_file: /x\n",
+    )
+    .expect("write");
+    let out = bosun(&[
+        "check-config",
+        "--config-path",
+        &config.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("tokn_file"), "{}", text(&out));
+}
