@@ -308,6 +308,7 @@ async fn abort_stops_and_removes_the_container() {
     let deadline = Instant::now() + Duration::from_secs(20);
     while leftovers(&name).await != (0, 0) {
         assert!(Instant::now() < deadline, "the container was not removed");
+        // Poll interval of a condition check bounded by a deadline.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Abort of a finished job is a no-op.

@@ -120,6 +120,7 @@ fn entrypoint_forwards_sigterm_and_writes_130() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !ready.exists() {
         assert!(std::time::Instant::now() < deadline, "child never started");
+        // Poll interval of a condition check bounded by a deadline.
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));

@@ -207,6 +207,7 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
                 clusters.check_health(Duration::from_secs(5)).await;
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok::<(), std::convert::Infallible>(()),
+                    // Health-check interval; /readyz also checks on demand.
                     _ = tokio::time::sleep(Duration::from_secs(15)) => {}
                 }
             }

@@ -52,6 +52,7 @@ async fn no_leftovers(name: &str) {
             std::time::Instant::now() < deadline,
             "containers or volumes of {name} left behind"
         );
+        // Poll interval of a condition check bounded by a deadline.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -135,6 +136,7 @@ async fn docker_job_abort_over_grpc_stops_the_container() {
             "no container for {name}:\n{}",
             gw.logs()
         );
+        // Poll interval of a condition check bounded by a deadline.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     c.abort(AbortRequest {
@@ -250,6 +252,7 @@ async fn unreachable_docker_keeps_the_job_waiting_with_a_description_then_it_run
             std::time::Instant::now() < deadline,
             "no waiting description: {status:?}"
         );
+        // Poll interval of a condition check bounded by a deadline.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 

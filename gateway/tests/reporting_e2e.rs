@@ -16,6 +16,7 @@ async fn wait_messages(slack: &SlackServer, n: usize, gw: &Gateway) {
             slack.messages().len(),
             gw.logs()
         );
+        // Poll interval of a condition check bounded by a deadline.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -86,6 +87,7 @@ async fn finished_jobs_reach_slack_once_even_across_a_restart() {
             tokio::time::Instant::now() < end,
             "prev_report_states not persisted"
         );
+        // Poll interval of a condition check bounded by a deadline.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let http = gw.http_addr.clone().expect("http");

@@ -163,6 +163,7 @@ async fn wait_until<F: FnMut() -> bool>(what: &str, mut done: F) {
             std::time::Instant::now() < deadline,
             "timed out waiting for {what}"
         );
+        // Poll interval of a condition check bounded by a deadline.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -184,6 +185,7 @@ async fn wait_reported(store: &dyn JobStore, job: &str, reporter: &str, state: P
             std::time::Instant::now() < deadline,
             "timed out waiting for {reporter} to record {state} on {job}"
         );
+        // Poll interval of a condition check bounded by a deadline.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -119,6 +119,7 @@ async fn wait_reported(store: &dyn JobStore, name: &str) {
             std::time::Instant::now() < deadline,
             "waiting for {name} to be reported"
         );
+        // Poll interval of a condition check bounded by a deadline.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

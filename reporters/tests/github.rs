@@ -168,6 +168,7 @@ async fn crier_fans_out_to_every_test_server_once_per_state() {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while count() < n {
             assert!(std::time::Instant::now() < deadline, "waiting for {what}");
+            // Poll interval of a condition check bounded by a deadline.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };

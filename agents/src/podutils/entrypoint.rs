@@ -580,6 +580,7 @@ async fn wait_for_marker(path: &Path) -> std::io::Result<i32> {
         if let Some(code) = super::util::read_marker(path)? {
             return Ok(code);
         }
+        // Polling interval, not a readiness guess: the previous step's marker file has no other signal.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

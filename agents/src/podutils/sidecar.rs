@@ -84,6 +84,7 @@ pub async fn run(opts: &SidecarOptions, spec: &JobSpecInput) -> Result<i32, Uplo
             break codes.into_iter().flatten().collect::<Vec<_>>();
         }
         tokio::select! {
+            // Polling interval for the marker files (the select also wakes on signals).
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = ints.recv(), if !opts.ignore_interrupts => {
                 interrupted = true;

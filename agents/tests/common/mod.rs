@@ -137,6 +137,7 @@ pub async fn eventually(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        // Poll interval of a condition check bounded by a deadline.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -186,6 +186,7 @@ impl DispatcherLoop {
                     tracing::warn!("dispatcher resync failed: {e}; retrying");
                     tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
+                        // Retry delay after a failed resync (store unavailable), cut short by shutdown.
                         _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                     }
                 }

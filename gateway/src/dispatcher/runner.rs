@@ -129,6 +129,7 @@ async fn start(
                 }
                 tokio::select! {
                     _ = cancel.cancelled() => {}
+                    // Backoff before retrying an unavailable backend; abort cuts it short.
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(inner.config.max_backoff);
@@ -289,6 +290,7 @@ async fn follow(
             }
             Err(e) => {
                 tracing::warn!(job = %name, "lost track of the workload, re-attaching in {backoff:?}: {e}");
+                // Backoff before re-attaching to a workload we lost track of.
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(inner.config.max_backoff);
                 if running_since.is_none() {
@@ -357,6 +359,7 @@ async fn revive(
                 tracing::warn!(job = %name, "recreating the workload failed, retrying in {backoff:?}: {e}");
                 tokio::select! {
                     _ = cancel.cancelled() => {}
+                    // Backoff before retrying the recreation; abort cuts it short.
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(inner.config.max_backoff);

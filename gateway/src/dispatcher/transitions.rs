@@ -53,6 +53,7 @@ where
             Err(StoreError::NotFound { .. }) => return Err(TransitionError::NotFound(name.into())),
             Err(e) if is_transient(&e) => {
                 tracing::warn!(job = %name, "store unavailable: {e}; retrying");
+                // Backoff while the store is unavailable.
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(inner.config.max_backoff);
                 continue;
@@ -69,6 +70,7 @@ where
             Err(StoreError::NotFound { .. }) => return Err(TransitionError::NotFound(name.into())),
             Err(e) if is_transient(&e) => {
                 tracing::warn!(job = %name, "store unavailable: {e}; retrying");
+                // Backoff while the store is unavailable.
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(inner.config.max_backoff);
             }

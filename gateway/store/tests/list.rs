@@ -361,7 +361,9 @@ async fn malformed_page_token_is_invalid() {
 }
 
 /// Scale check: 100k jobs, then every filter's first page. Prints timings and query plans; run
-/// with `cargo nextest run -p bosun-gateway-store --run-ignored only`.
+/// with `cargo nextest run -p bosun-gateway-store --run-ignored only`. It asserts nothing about
+/// time (speed targets belong to benchmarks, issue 8) and the correctness of list filters is
+/// covered by the tests above, so it is kept out of the default run to keep CI short.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "writes 100k jobs; run on demand"]
 async fn list_at_100k_jobs() {

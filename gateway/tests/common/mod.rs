@@ -213,6 +213,7 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         if cond() {
             return;
         }
+        // Poll interval of a condition check bounded by a deadline.
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("timed out waiting for {what}");
