@@ -55,6 +55,28 @@ pub const DEFAULT_PASS_ENV: [&str; 11] = [
     "TERM",
 ];
 
+/// `decoration_config.timeout`, or `default` when unset or zero (as Prow's entrypoint).
+pub(crate) fn decoration_timeout(job: &ProwJob, default: Duration) -> Duration {
+    job.spec
+        .decoration_config
+        .as_ref()
+        .and_then(|d| d.timeout)
+        .map(|d| d.0)
+        .filter(|d| !d.is_zero())
+        .unwrap_or(default)
+}
+
+/// `decoration_config.grace_period`, or `default` when unset or zero.
+pub(crate) fn decoration_grace_period(job: &ProwJob, default: Duration) -> Duration {
+    job.spec
+        .decoration_config
+        .as_ref()
+        .and_then(|d| d.grace_period)
+        .map(|d| d.0)
+        .filter(|d| !d.is_zero())
+        .unwrap_or(default)
+}
+
 /// Extra time after the grace period before abort SIGKILLs what is left.
 const ABORT_MARGIN: Duration = Duration::from_secs(5);
 /// How often a re-attached wait checks the workload.
@@ -284,23 +306,11 @@ impl LocalAgent {
     }
 
     fn timeout_for(&self, job: &ProwJob) -> Duration {
-        job.spec
-            .decoration_config
-            .as_ref()
-            .and_then(|d| d.timeout)
-            .map(|d| d.0)
-            .filter(|d| !d.is_zero())
-            .unwrap_or(self.config.default_timeout)
+        decoration_timeout(job, self.config.default_timeout)
     }
 
     fn grace_for(&self, job: &ProwJob) -> Duration {
-        job.spec
-            .decoration_config
-            .as_ref()
-            .and_then(|d| d.grace_period)
-            .map(|d| d.0)
-            .filter(|d| !d.is_zero())
-            .unwrap_or(self.config.default_grace_period)
+        decoration_grace_period(job, self.config.default_grace_period)
     }
 
     fn own_child(&self, name: &str) -> Option<watch::Receiver<bool>> {

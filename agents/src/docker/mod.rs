@@ -319,23 +319,11 @@ impl DockerAgent {
     }
 
     fn timeout_for(&self, job: &ProwJob) -> Duration {
-        job.spec
-            .decoration_config
-            .as_ref()
-            .and_then(|d| d.timeout)
-            .map(|d| d.0)
-            .filter(|d| !d.is_zero())
-            .unwrap_or(self.config.default_timeout)
+        crate::local::decoration_timeout(job, self.config.default_timeout)
     }
 
     fn grace_for(&self, job: &ProwJob) -> Duration {
-        job.spec
-            .decoration_config
-            .as_ref()
-            .and_then(|d| d.grace_period)
-            .map(|d| d.0)
-            .filter(|d| !d.is_zero())
-            .unwrap_or(self.config.default_grace_period)
+        crate::local::decoration_grace_period(job, self.config.default_grace_period)
     }
 
     fn podutils(&self) -> Result<PathBuf, AgentError> {
