@@ -105,8 +105,12 @@ pub struct PubSubSettings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GitHubSettings {
-    /// The token file.
+    /// The token file (or use `app_id` with `app_private_key_file`).
     pub token_file: Option<PathBuf>,
+    /// A GitHub App's id, to authenticate as the app's installations.
+    pub app_id: Option<u64>,
+    /// The GitHub App's private key (PEM) file.
+    pub app_private_key_file: Option<PathBuf>,
     /// The API base URL (default `https://api.github.com`).
     pub base_url: Option<String>,
     /// Report only jobs of this agent (Prow's `--report-agent`).
@@ -153,7 +157,7 @@ pub enum ReportersConfigError {
     Invalid(String),
 }
 
-fn read_secret(what: &'static str, path: &Path) -> Result<Secret, ReportersConfigError> {
+pub(crate) fn read_secret(what: &'static str, path: &Path) -> Result<Secret, ReportersConfigError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ReportersConfigError::ReadSecret {
             what,
@@ -189,7 +193,9 @@ pub fn reporters_from_config_with_store(
     let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
     if let Some(github) = &settings.github {
         reporters.push(Arc::new(crate::github::GitHubReporter::from_settings(
-            github, prow,
+            github,
+            prow,
+            store.clone(),
         )?));
     }
     if let Some(gerrit) = &settings.gerrit {

@@ -15,7 +15,6 @@ pub mod config;
 pub mod crier;
 pub mod gerrit;
 pub mod github;
-pub mod github_comment;
 mod http;
 pub mod pubsub;
 pub mod slack;

@@ -11,7 +11,7 @@ use bosun_conformance::test_servers::slack::SlackServer;
 use bosun_gateway_config::prow::{Plank, SlackReporter as GlobalSlackConfig};
 use bosun_gateway_store::{JobStore, SqliteJobStore, StoreError};
 use bosun_proto::{ProwJob, ProwJobState, ProwJobType};
-use bosun_reporters::github::{GITHUB_REPORTER_NAME, GitHubReporter};
+use bosun_reporters::github::{GITHUB_REPORTER_NAME, GitHubAuth, GitHubClient, GitHubReporter};
 use bosun_reporters::pubsub::{PubSubReporter, PubSubTarget};
 use bosun_reporters::slack::{SlackReporter, SlackTransport};
 use bosun_reporters::{Crier, CrierOptions, ReportError, Reporter, ReporterOptions, Secret};
@@ -20,6 +20,11 @@ use tokio_util::sync::CancellationToken;
 const TOKEN: &str = "ghp_testtoken";
 const BASE_SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const PULL_SHA: &str = "89abcdef0123456789abcdef0123456789abcdef";
+
+fn token_reporter(url: &str, token: &str) -> GitHubReporter {
+    let client = GitHubClient::new(url, GitHubAuth::Token(Secret::new(token))).expect("client");
+    GitHubReporter::new(client, Vec::new(), None)
+}
 
 fn job(name: &str, state: &str, report: bool) -> ProwJob {
     serde_json::from_value(serde_json::json!({
@@ -52,7 +57,7 @@ fn job(name: &str, state: &str, report: bool) -> ProwJob {
 #[tokio::test]
 async fn posts_commit_statuses_like_prow() {
     let server = GitHubServer::start(TOKEN).await.expect("server");
-    let reporter = GitHubReporter::new(server.url(), Secret::new(TOKEN), Vec::new(), None);
+    let reporter = token_reporter(&server.url(), TOKEN);
     assert_eq!(reporter.name(), GITHUB_REPORTER_NAME);
     assert!(reporter.should_report(&job("a", "triggered", true)));
     assert!(!reporter.should_report(&job("a", "triggered", false)));
@@ -93,7 +98,7 @@ async fn posts_commit_statuses_like_prow() {
         other => panic!("expected transient, got {other:?}"),
     }
 
-    let wrong = GitHubReporter::new(server.url(), Secret::new("ghp_wrong"), Vec::new(), None);
+    let wrong = token_reporter(&server.url(), "ghp_wrong");
     let err = wrong
         .report(&job("a", "success", true))
         .await
@@ -122,12 +127,7 @@ async fn crier_fans_out_to_every_test_server_once_per_state() {
     .into_iter()
     .collect();
     let reporters: Vec<Arc<dyn Reporter>> = vec![
-        Arc::new(GitHubReporter::new(
-            github.url(),
-            Secret::new(TOKEN),
-            Vec::new(),
-            None,
-        )),
+        Arc::new(token_reporter(&github.url(), TOKEN)),
         Arc::new(SlackReporter::new(
             SlackTransport::WebApi {
                 base_url: slack.url(),
@@ -247,8 +247,7 @@ async fn failure_comment_created_updated_and_removed() {
     use bosun_conformance::test_servers::github::BOT_LOGIN;
     let server = GitHubServer::start(TOKEN).await.expect("server");
     server.add_comment("acme/widget", 7, "alice", "please review");
-    let reporter = GitHubReporter::new(server.url(), Secret::new(TOKEN), Vec::new(), None)
-        .with_failure_comments(Vec::new());
+    let reporter = token_reporter(&server.url(), TOKEN).with_failure_comments(Vec::new());
     let bot_comments = || {
         server
             .comments("acme/widget", 7)
@@ -284,8 +283,7 @@ async fn failure_comment_created_updated_and_removed() {
     assert!(second[0].body.contains("The following tests **failed**"));
 
     // A restarted reporter lists the comments once, then edits in place.
-    let restarted = GitHubReporter::new(server.url(), Secret::new(TOKEN), Vec::new(), None)
-        .with_failure_comments(Vec::new());
+    let restarted = token_reporter(&server.url(), TOKEN).with_failure_comments(Vec::new());
     restarted
         .report(&comment_job("lint", "success"))
         .await
@@ -313,8 +311,7 @@ async fn failure_comment_created_updated_and_removed() {
     assert_eq!(server.server().violations(), Vec::<String>::new());
 
     // No comments for repos in no_comment_repos, and none for pending jobs.
-    let quiet = GitHubReporter::new(server.url(), Secret::new(TOKEN), Vec::new(), None)
-        .with_failure_comments(vec!["acme".to_owned()]);
+    let quiet = token_reporter(&server.url(), TOKEN).with_failure_comments(vec!["acme".to_owned()]);
     quiet
         .report(&comment_job("unit", "failure"))
         .await
@@ -324,4 +321,171 @@ async fn failure_comment_created_updated_and_removed() {
         .await
         .expect("report");
     assert!(bot_comments().is_empty());
+}
+
+const APP_ID: u64 = 4242;
+
+fn app_key(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../conformance/testdata")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+#[tokio::test]
+async fn github_app_installation_tokens_post_statuses_and_comments() {
+    let server = GitHubServer::start_app(
+        APP_ID,
+        &app_key("github-app-test-key.pub.pem"),
+        &[("acme", 77), ("other", 78)],
+    )
+    .await
+    .expect("server");
+    let private_key = String::from_utf8(app_key("github-app-test-key.pem")).expect("utf-8");
+    let client = GitHubClient::new(
+        &server.url(),
+        GitHubAuth::App {
+            app_id: APP_ID,
+            private_key: Secret::new(private_key.clone()),
+        },
+    )
+    .expect("client");
+    let reporter = GitHubReporter::new(client, Vec::new(), None).with_failure_comments(Vec::new());
+
+    reporter
+        .report(&comment_job("unit", "failure"))
+        .await
+        .expect("report");
+    reporter
+        .report(&comment_job("lint", "pending"))
+        .await
+        .expect("report");
+    assert_eq!(server.server().violations(), Vec::<String>::new());
+    assert_eq!(server.statuses().len(), 2);
+    assert_eq!(
+        server.issued_tokens(),
+        1,
+        "the installation token is reused"
+    );
+    let bot: Vec<_> = server
+        .comments("acme/widget", 7)
+        .into_iter()
+        .filter(|c| c.user == "bosun-app[bot]")
+        .collect();
+    assert_eq!(bot.len(), 1, "the failure comment, authored by the app");
+    let requests = server.server().requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert!(paths.contains(&"/app/installations"));
+    assert!(paths.contains(&"/app/installations/77/access_tokens"));
+    assert!(
+        paths.contains(&"/app"),
+        "the bot login comes from the app's slug"
+    );
+    assert!(!paths.contains(&"/user"));
+
+    // A key that is not the app's: the JWT is refused and the error says so without secrets.
+    let wrong_key = "-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----\n";
+    let err = GitHubClient::new(
+        &server.url(),
+        GitHubAuth::App {
+            app_id: APP_ID,
+            private_key: Secret::new(wrong_key),
+        },
+    )
+    .expect_err("unusable key");
+    assert!(err.to_string().contains("not an RSA PEM key"));
+    assert!(!err.to_string().contains("not a key"));
+
+    // The app is not installed on the job's org: a permanent error naming the org.
+    let client = GitHubClient::new(
+        &server.url(),
+        GitHubAuth::App {
+            app_id: APP_ID + 1,
+            private_key: Secret::new(private_key),
+        },
+    )
+    .expect("client");
+    let stranger = GitHubReporter::new(client, Vec::new(), None);
+    let err = stranger
+        .report(&comment_job("unit", "failure"))
+        .await
+        .expect_err("jwt of another app id is refused");
+    assert!(matches!(
+        &err,
+        ReportError::Transient { .. } | ReportError::Permanent(_)
+    ));
+    assert!(err.to_string().contains("401"), "{err}");
+}
+
+#[tokio::test]
+async fn summary_comment_waits_for_every_job_then_lists_them() {
+    let server = GitHubServer::start(TOKEN).await.expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn JobStore> = Arc::new(
+        SqliteJobStore::open_in_dir(dir.path())
+            .await
+            .expect("store"),
+    );
+    let templates = [("acme".to_owned(), "More at {{.Status.URL}}".to_owned())]
+        .into_iter()
+        .collect();
+    let reporter = token_reporter(&server.url(), TOKEN)
+        .with_failure_comments(Vec::new())
+        .with_summary_comments(vec!["acme/widget".to_owned()], store.clone())
+        .with_report_templates(&templates)
+        .expect("templates");
+    let bot_comments = || {
+        server
+            .comments("acme/widget", 7)
+            .into_iter()
+            .filter(|c| c.user == bosun_conformance::test_servers::github::BOT_LOGIN)
+            .collect::<Vec<_>>()
+    };
+    let mut unit = comment_job("unit", "failure");
+    unit.metadata.name = Some("unit-1".to_owned());
+    let mut lint = comment_job("lint", "pending");
+    lint.metadata.name = Some("lint-1".to_owned());
+    store.create(unit.clone(), None).await.expect("create");
+    store.create(lint.clone(), None).await.expect("create");
+
+    // lint is still running: no comment yet.
+    reporter.report(&unit).await.expect("report");
+    assert!(bot_comments().is_empty());
+
+    // lint passes: one comment listing unit's failure, with the template.
+    let stored = store.get("lint-1").await.expect("get");
+    let mut done = stored.job.clone();
+    if let Some(status) = done.status.as_mut() {
+        status.state = ProwJobState::Success;
+    }
+    store
+        .update(done.clone(), stored.revision)
+        .await
+        .expect("update");
+    reporter.report(&done).await.expect("report");
+    let comments = bot_comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("\nunit | "));
+    assert!(!comments[0].body.contains("\nlint | "));
+    assert!(
+        comments[0]
+            .body
+            .contains("\n\nMore at https://prow.example.com/view/gs/b/1\n\n<details>")
+    );
+
+    // unit is rerun and passes: "all tests passed" replaces the failure comment.
+    let mut rerun = comment_job("unit", "success");
+    rerun.metadata.name = Some("unit-2".to_owned());
+    store.create(rerun.clone(), None).await.expect("create");
+    reporter.report(&rerun).await.expect("report");
+    let comments = bot_comments();
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0]
+            .body
+            .starts_with("@alice: all tests **passed!**"),
+        "{}",
+        comments[0].body
+    );
+    assert_eq!(server.server().violations(), Vec::<String>::new());
 }

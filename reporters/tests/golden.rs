@@ -3,8 +3,8 @@
 
 use bosun_proto::ProwJob;
 use bosun_reporters::gerrit::generate_report;
+use bosun_reporters::github::comment::{comment_body, comment_row};
 use bosun_reporters::github::description_with_base_sha;
-use bosun_reporters::github_comment::{comment_body, comment_row};
 
 fn check(name: &str, actual: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -69,7 +69,10 @@ fn github_failure_comment() {
             "true",
         )),
     ];
-    check("github_failure_comment.md", &comment_body("alice", &rows));
+    check(
+        "github_failure_comment.md",
+        &comment_body("alice", &rows, None),
+    );
 }
 
 #[test]

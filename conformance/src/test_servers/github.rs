@@ -6,12 +6,94 @@
 //!
 //! Also `GET /user` (the token's user is [`BOT_LOGIN`]) and issue comments: list
 //! (`per_page`/`page`), create, edit (only the bot's own) and delete.
+//!
+//! Started with [`GitHubServer::start_app`] it plays GitHub App authentication instead: the
+//! app endpoints (`GET /app`, `GET /app/installations`,
+//! `POST /app/installations/{id}/access_tokens`) take only an RS256 JWT signed with the app's
+//! key whose `iss` is the app id, and API calls take only installation tokens the server issued,
+//! each valid for its own installation's account; `GET /user` answers 403 `Resource not
+//! accessible by integration` as GitHub does, and comments are authored by `{slug}[bot]`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::json;
 
 use super::{Canned, RecordedRequest, TestServer, TestServerError, json_body};
+
+/// The app's slug in App mode; its bot login is `bosun-app[bot]`.
+pub const APP_SLUG: &str = "bosun-app";
+
+/// How API calls are authenticated.
+enum Auth {
+    Token(String),
+    App(AppAuth),
+}
+
+struct AppAuth {
+    app_id: u64,
+    key: jsonwebtoken::DecodingKey,
+    /// (account login, installation id).
+    installations: Vec<(String, u64)>,
+    /// Issued installation tokens: (token, installation id).
+    issued: Mutex<Vec<(String, u64)>>,
+}
+
+impl Auth {
+    fn bot_login(&self) -> String {
+        match self {
+            Auth::Token(_) => BOT_LOGIN.to_owned(),
+            Auth::App(_) => format!("{APP_SLUG}[bot]"),
+        }
+    }
+
+    /// Whether the request may call the API on repositories of `owner` (any owner if `None`).
+    fn allows(&self, req: &RecordedRequest, owner: Option<&str>) -> bool {
+        match self {
+            Auth::Token(token) => req.bearer() == Some(token.as_str()),
+            Auth::App(app) => {
+                let Some(bearer) = req.bearer() else {
+                    return false;
+                };
+                let issued = app.issued.lock().unwrap_or_else(PoisonError::into_inner);
+                let Some((_, installation)) = issued.iter().find(|(t, _)| t == bearer) else {
+                    return false;
+                };
+                owner.is_none_or(|owner| {
+                    app.installations
+                        .iter()
+                        .any(|(login, id)| id == installation && login.eq_ignore_ascii_case(owner))
+                })
+            }
+        }
+    }
+}
+
+impl AppAuth {
+    /// Checks the request's JWT: RS256 with the app's key, unexpired, `iss` = the app id.
+    fn check_jwt(&self, req: &RecordedRequest) -> Result<(), Canned> {
+        let unauthorized = |message: &str| Canned::json(401, json!({"message": message}));
+        let Some(jwt) = req.bearer() else {
+            return Err(unauthorized("A JSON web token could not be decoded"));
+        };
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        // `iss` is checked below: GitHub takes the app id as a number, which the library does not.
+        validation.set_required_spec_claims(&["exp", "iat"]);
+        let claims = jsonwebtoken::decode::<serde_json::Value>(jwt, &self.key, &validation)
+            .map_err(|e| unauthorized(&format!("A JSON web token could not be decoded: {e}")))?
+            .claims;
+        let iss = match claims.get("iss") {
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        if iss != self.app_id.to_string() {
+            return Err(unauthorized(
+                "'Issuer' claim ('iss') must be an Integer or the app's client ID",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// A status the server accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,12 +141,39 @@ pub struct GitHubServer {
     server: TestServer,
     statuses: Arc<Mutex<Vec<CommitStatus>>>,
     comments: Arc<Mutex<Comments>>,
+    auth: Arc<Auth>,
 }
 
 impl GitHubServer {
     /// Accepts `token` (`Authorization: Bearer` or `token`).
     pub async fn start(token: &str) -> Result<Self, TestServerError> {
-        let token = token.to_owned();
+        Self::start_with(Auth::Token(token.to_owned())).await
+    }
+
+    /// Plays a GitHub App with id `app_id` whose public key is `public_key_pem`, installed on
+    /// the accounts `installations` (account login, installation id).
+    pub async fn start_app(
+        app_id: u64,
+        public_key_pem: &[u8],
+        installations: &[(&str, u64)],
+    ) -> Result<Self, TestServerError> {
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_key_pem)
+            .map_err(|e| TestServerError::Setup(format!("app public key: {e}")))?;
+        Self::start_with(Auth::App(AppAuth {
+            app_id,
+            key,
+            installations: installations
+                .iter()
+                .map(|(login, id)| ((*login).to_owned(), *id))
+                .collect(),
+            issued: Mutex::new(Vec::new()),
+        }))
+        .await
+    }
+
+    async fn start_with(auth: Auth) -> Result<Self, TestServerError> {
+        let auth = Arc::new(auth);
+        let token = auth.clone();
         let statuses = Arc::new(Mutex::new(Vec::new()));
         let sink = statuses.clone();
         let comments = Arc::new(Mutex::new(Comments {
@@ -73,6 +182,9 @@ impl GitHubServer {
         }));
         let comment_state = comments.clone();
         let server = TestServer::start(move |req| {
+            if let Some(answer) = handle_app(req, &token) {
+                return answer;
+            }
             if let Some(answer) = handle_comments(req, &token, &comment_state) {
                 return answer;
             }
@@ -99,7 +211,25 @@ impl GitHubServer {
             server,
             statuses,
             comments,
+            auth,
         })
+    }
+
+    /// The login comments are created under: [`BOT_LOGIN`], or `bosun-app[bot]` in App mode.
+    pub fn bot_login(&self) -> String {
+        self.auth.bot_login()
+    }
+
+    /// How many installation tokens the server issued (App mode).
+    pub fn issued_tokens(&self) -> usize {
+        match &*self.auth {
+            Auth::Token(_) => 0,
+            Auth::App(app) => app
+                .issued
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len(),
+        }
     }
 
     /// The API base URL.
@@ -166,7 +296,7 @@ fn validation_failed(message: &str) -> Canned {
     )
 }
 
-fn handle(req: &RecordedRequest, token: &str) -> Result<Result<CommitStatus, Canned>, String> {
+fn handle(req: &RecordedRequest, auth: &Auth) -> Result<Result<CommitStatus, Canned>, String> {
     let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let ["repos", owner, repo, "statuses", sha] = parts.as_slice() else {
         return Ok(Err(Canned::json(404, json!({"message": "Not Found"}))));
@@ -180,7 +310,7 @@ fn handle(req: &RecordedRequest, token: &str) -> Result<Result<CommitStatus, Can
             "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
         )));
     }
-    if req.bearer() != Some(token) {
+    if !auth.allows(req, Some(owner)) {
         return Ok(Err(Canned::json(
             401,
             json!({"message": "Bad credentials"}),
@@ -234,7 +364,7 @@ fn comment_json(c: &IssueComment) -> serde_json::Value {
 /// `GET /user` and the issue comment endpoints; `None` for other paths.
 fn handle_comments(
     req: &RecordedRequest,
-    token: &str,
+    auth: &Auth,
     state: &Mutex<Comments>,
 ) -> Option<Result<Canned, String>> {
     let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
@@ -253,9 +383,14 @@ fn handle_comments(
             "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
         )));
     }
-    if req.bearer() != Some(token) {
+    let owner = match parts.as_slice() {
+        ["repos", owner, ..] => Some(*owner),
+        _ => None,
+    };
+    if !auth.allows(req, owner) {
         return Some(Ok(Canned::json(401, json!({"message": "Bad credentials"}))));
     }
+    let bot = auth.bot_login();
     let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
     let not_found = || Ok(Canned::json(404, json!({"message": "Not Found"})));
     let body_field = |req: &RecordedRequest| -> Result<String, String> {
@@ -266,6 +401,10 @@ fn handle_comments(
         }
     };
     Some(match (req.method.as_str(), parts.as_slice()) {
+        ("GET", ["user"]) if matches!(auth, Auth::App(_)) => Ok(Canned::json(
+            403,
+            json!({"message": "Resource not accessible by integration"}),
+        )),
         ("GET", ["user"]) => Ok(Canned::json(200, json!({"login": BOT_LOGIN, "id": 1}))),
         ("GET", ["repos", owner, repo, "issues", number, "comments"]) => {
             let Ok(number) = number.parse::<i64>() else {
@@ -307,7 +446,7 @@ fn handle_comments(
                         id: state.next_id,
                         repo: format!("{owner}/{repo}"),
                         number,
-                        user: BOT_LOGIN.to_owned(),
+                        user: bot.clone(),
                         body,
                     };
                     let answer = Canned::json(201, comment_json(&comment));
@@ -327,7 +466,7 @@ fn handle_comments(
                 .iter_mut()
                 .find(|c| c.repo == repo && id.parse::<u64>().ok() == Some(c.id))
             {
-                Some(c) if c.user == BOT_LOGIN => {
+                Some(c) if c.user == bot => {
                     c.body = body;
                     Ok(Canned::json(200, comment_json(c)))
                 }
@@ -356,5 +495,75 @@ fn handle_comments(
             }
         }
         (method, _) => Err(format!("method {method} is not allowed here")),
+    })
+}
+
+/// The GitHub App endpoints (App mode only); `None` for other paths.
+fn handle_app(req: &RecordedRequest, auth: &Auth) -> Option<Result<Canned, String>> {
+    let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    if parts.first() != Some(&"app") {
+        return None;
+    }
+    let Auth::App(app) = auth else {
+        return Some(Ok(Canned::json(
+            401,
+            json!({"message": "A JSON web token could not be decoded"}),
+        )));
+    };
+    if let Err(answer) = app.check_jwt(req) {
+        return Some(Ok(answer));
+    }
+    let installation_json = |login: &str, id: u64| {
+        json!({
+            "id": id,
+            "app_id": app.app_id,
+            "app_slug": APP_SLUG,
+            "target_type": "Organization",
+            "account": {"login": login, "id": id + 1, "type": "Organization"},
+            "permissions": {"statuses": "write", "issues": "write", "pull_requests": "write"},
+            "repository_selection": "all",
+        })
+    };
+    Some(match (req.method.as_str(), parts.as_slice()) {
+        ("GET", ["app"]) => Ok(Canned::json(
+            200,
+            json!({"id": app.app_id, "slug": APP_SLUG, "name": "bosun app", "owner": {"login": "acme"}}),
+        )),
+        ("GET", ["app", "installations"]) => Ok(Canned::json(
+            200,
+            serde_json::Value::Array(
+                app.installations
+                    .iter()
+                    .map(|(login, id)| installation_json(login, *id))
+                    .collect(),
+            ),
+        )),
+        ("POST", ["app", "installations", id, "access_tokens"]) => {
+            match id
+                .parse::<u64>()
+                .ok()
+                .filter(|id| app.installations.iter().any(|(_, i)| i == id))
+            {
+                None => Ok(Canned::json(404, json!({"message": "Not Found"}))),
+                Some(id) => {
+                    let token = format!("ghs_{}", uuid::Uuid::new_v4().simple());
+                    app.issued
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((token.clone(), id));
+                    let expires = chrono::Utc::now() + chrono::Duration::hours(1);
+                    Ok(Canned::json(
+                        201,
+                        json!({
+                            "token": token,
+                            "expires_at": expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            "permissions": {"statuses": "write", "issues": "write"},
+                            "repository_selection": "all",
+                        }),
+                    ))
+                }
+            }
+        }
+        (method, _) => Err(format!("method {method} on {} is not served", req.path)),
     })
 }

@@ -111,6 +111,9 @@ pub enum TestServerError {
     /// Binding 127.0.0.1:0 failed.
     #[error("binding the test server")]
     Bind(#[source] std::io::Error),
+    /// The server's own setup data (keys, fixtures) is unusable.
+    #[error("test server setup: {0}")]
+    Setup(String),
 }
 
 type Handler = dyn Fn(&RecordedRequest) -> Result<Canned, String> + Send + Sync;

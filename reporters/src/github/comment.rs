@@ -4,16 +4,19 @@
 //!
 //! Unlike Prow, the pull request's comments are listed only the first time this process reports
 //! on it; afterwards the marker comments it created or edited are remembered.
+//!
+//! In `summary_comment_repos` the comment covers every job of the pull request and is posted
+//! once they are all finished, saying "all tests passed" when none failed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bosun_proto::{ProwJob, ProwJobState, ProwJobType};
 use serde::Deserialize;
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::Mutex;
 
-use crate::config::Secret;
-use crate::{ReportError, http, job_state};
+use super::client::{GitHubClient, Method, classify};
+use crate::{ReportError, job_state};
 
 /// The marker that identifies the failure comment.
 pub const COMMENT_MARKER: &str = "<!-- test report -->";
@@ -44,18 +47,28 @@ pub fn comment_row(job: &ProwJob) -> String {
     )
 }
 
-/// The comment body for `rows` addressed to `author`.
-pub fn comment_body(author: &str, rows: &[String]) -> String {
-    let plural = if rows.len() > 1 { "s" } else { "" };
-    let mut lines = vec![
-        format!(
-            "@{author}: The following test{plural} **failed**, say `/retest` to rerun all failed tests or `/retest-required` to rerun all mandatory failed tests:"
-        ),
-        String::new(),
-        "Test name | Commit | Details | Required | Rerun command".to_owned(),
-        "--- | --- | --- | --- | ---".to_owned(),
-    ];
-    lines.extend(rows.iter().cloned());
+/// The comment body for `rows` addressed to `author`, with the rendered report template when
+/// one is configured. No rows (summary mode) says all tests passed.
+pub fn comment_body(author: &str, rows: &[String], template: Option<&str>) -> String {
+    let mut lines = if rows.is_empty() {
+        vec![format!("@{author}: all tests **passed!**"), String::new()]
+    } else {
+        let plural = if rows.len() > 1 { "s" } else { "" };
+        let mut lines = vec![
+            format!(
+                "@{author}: The following test{plural} **failed**, say `/retest` to rerun all failed tests or `/retest-required` to rerun all mandatory failed tests:"
+            ),
+            String::new(),
+            "Test name | Commit | Details | Required | Rerun command".to_owned(),
+            "--- | --- | --- | --- | ---".to_owned(),
+        ];
+        lines.extend(rows.iter().cloned());
+        lines
+    };
+    if let Some(template) = template {
+        lines.push(String::new());
+        lines.push(template.to_owned());
+    }
     lines.extend(
         [
             "",
@@ -92,7 +105,7 @@ fn row_key(row: &str) -> &str {
     row.split(" | ").next().unwrap_or(row)
 }
 
-/// What to do with the comments, given the existing marker comments (oldest first) and the job.
+/// What to do with the comments, given the existing marker comments (oldest first) and the jobs.
 #[derive(Debug, PartialEq, Eq)]
 pub struct CommentPlan {
     /// Comment ids to delete.
@@ -103,8 +116,15 @@ pub struct CommentPlan {
     pub create: Option<String>,
 }
 
-/// Prow's `ReportComment` for one finished job.
-pub fn plan(existing: &[(u64, String)], job: &ProwJob, author: &str) -> CommentPlan {
+/// Prow's `ReportComment` for finished `jobs` of one pull request (one job, or every job of
+/// the pull request in summary mode, where `must_create` is set), addressed to `author`.
+pub fn plan(
+    existing: &[(u64, String)],
+    jobs: &[ProwJob],
+    author: &str,
+    must_create: bool,
+    template: Option<&str>,
+) -> CommentPlan {
     let mut delete: Vec<u64> = Vec::new();
     let mut all_rows: Vec<String> = Vec::new();
     for (i, (id, body)) in existing.iter().enumerate() {
@@ -113,33 +133,38 @@ pub fn plan(existing: &[(u64, String)], job: &ProwJob, author: &str) -> CommentP
         }
         all_rows.extend(parse_rows(body));
     }
-    // Keep a row only if no later row has the same key and it is not this job's context.
+    // Keep a row only if no later row has the same key and no current job has its context.
     let mut rows: Vec<String> = Vec::new();
     for (i, row) in all_rows.iter().enumerate() {
         let key = row_key(row);
         let later = all_rows[i + 1..].iter().any(|r| row_key(r) == key);
-        if !later && key != job.spec.context {
+        if !later && !jobs.iter().any(|j| j.spec.context == key) {
             rows.push(row.clone());
         }
     }
-    let added = job_state(job) == ProwJobState::Failure;
-    if added {
-        rows.push(comment_row(job));
+    let mut added = false;
+    for job in jobs {
+        if job_state(job) == ProwJobState::Failure {
+            rows.push(comment_row(job));
+            added = true;
+        }
     }
     let latest = existing.last().map(|(id, _)| *id);
+    let any_aborted = jobs.iter().any(|j| job_state(j) == ProwJobState::Aborted);
+    let body = (!rows.is_empty() || (must_create && !any_aborted))
+        .then(|| comment_body(author, &rows, template));
     let mut plan = CommentPlan {
         delete,
         edit: None,
         create: None,
     };
-    let body = (!rows.is_empty()).then(|| comment_body(author, &rows));
-    match (latest, body) {
-        (Some(id), Some(body)) if !added => plan.edit = Some((id, body)),
-        (Some(id), body) => {
+    match latest {
+        Some(id) if added || rows.is_empty() => {
             plan.delete.push(id);
             plan.create = body;
         }
-        (None, body) => plan.create = body,
+        Some(id) => plan.edit = body.map(|body| (id, body)),
+        None => plan.create = body,
     }
     plan
 }
@@ -159,77 +184,28 @@ struct User {
 
 /// The comment client and its memory of marker comments per pull request.
 pub(crate) struct Comments {
-    client: reqwest::Client,
-    base_url: String,
-    token: Secret,
-    bot: OnceCell<String>,
+    client: Arc<GitHubClient>,
     known: Mutex<HashMap<String, Vec<(u64, String)>>>,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl Comments {
-    pub(crate) fn new(client: reqwest::Client, base_url: String, token: Secret) -> Self {
+    pub(crate) fn new(client: Arc<GitHubClient>) -> Self {
         Comments {
             client,
-            base_url,
-            token,
-            bot: OnceCell::new(),
             known: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
         }
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, format!("{}{path}", self.base_url))
-            .bearer_auth(self.token.expose())
-            .header(reqwest::header::ACCEPT, "application/vnd.github+json")
-            .header(reqwest::header::USER_AGENT, "bosun")
-    }
-
-    async fn send(
-        &self,
-        what: &str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<String, ReportError> {
-        let response = request
-            .send()
+    /// The lock of one pull request (Prow's shared per-PR lock).
+    pub(crate) async fn lock_for(&self, key: &str) -> Arc<Mutex<()>> {
+        self.locks
+            .lock()
             .await
-            .map_err(|e| http::transport_error(what, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| http::transport_error(what, e))?;
-        if status.is_success() {
-            return Ok(text);
-        }
-        if status == reqwest::StatusCode::FORBIDDEN && headers.contains_key("retry-after") {
-            return Err(ReportError::Transient {
-                message: format!("{what}: rate limited"),
-                retry_after: http::retry_after(&headers),
-            });
-        }
-        Err(http::status_error(what, status, &headers, &text))
-    }
-
-    async fn bot_login(&self) -> Result<&str, ReportError> {
-        self.bot
-            .get_or_try_init(|| async {
-                let text = self
-                    .send(
-                        "github get user",
-                        self.request(reqwest::Method::GET, "/user"),
-                    )
-                    .await?;
-                let user: User = serde_json::from_str(&text).map_err(|e| {
-                    ReportError::transient(format!("github get user: unreadable answer: {e}"))
-                })?;
-                Ok(user.login)
-            })
-            .await
-            .map(String::as_str)
+            .entry(key.to_owned())
+            .or_default()
+            .clone()
     }
 
     async fn list_marker_comments(
@@ -238,21 +214,22 @@ impl Comments {
         repo: &str,
         number: i64,
     ) -> Result<Vec<(u64, String)>, ReportError> {
-        let bot = self.bot_login().await?.to_owned();
+        let bot = self.client.bot_login().await?.to_owned();
         let mut out = Vec::new();
         for page in 1.. {
-            let text = self
-                .send(
+            let answer = self
+                .client
+                .request(
                     "github list comments",
-                    self.request(
-                        reqwest::Method::GET,
-                        &format!(
-                            "/repos/{org}/{repo}/issues/{number}/comments?per_page=100&page={page}"
-                        ),
+                    org,
+                    Method::Get,
+                    &format!(
+                        "/repos/{org}/{repo}/issues/{number}/comments?per_page=100&page={page}"
                     ),
+                    None,
                 )
                 .await?;
-            let comments: Vec<Comment> = serde_json::from_str(&text).map_err(|e| {
+            let comments: Vec<Comment> = serde_json::from_str(&answer.body).map_err(|e| {
                 ReportError::transient(format!("github list comments: unreadable answer: {e}"))
             })?;
             let last = comments.len() < 100;
@@ -272,9 +249,15 @@ impl Comments {
         Ok(out)
     }
 
-    /// Updates the failure comment of the job's pull request.
-    pub(crate) async fn report(&self, job: &ProwJob) -> Result<(), ReportError> {
-        let Some(refs) = job.spec.refs.as_ref() else {
+    /// Updates the failure comment of the pull request of `jobs` (all of one pull request);
+    /// the caller holds the pull request's lock.
+    pub(crate) async fn report(
+        &self,
+        jobs: &[ProwJob],
+        must_create: bool,
+        template: Option<&str>,
+    ) -> Result<(), ReportError> {
+        let Some(refs) = jobs.first().and_then(|j| j.spec.refs.as_ref()) else {
             return Ok(());
         };
         let [pull] = refs.pulls.as_slice() else {
@@ -282,21 +265,12 @@ impl Comments {
         };
         let (org, repo, number) = (refs.org.as_str(), refs.repo.as_str(), pull.number);
         let key = format!("{org}/{repo}#{number}");
-        let lock = self
-            .locks
-            .lock()
-            .await
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        let _guard = lock.lock().await;
-
         let cached = self.known.lock().await.get(&key).cloned();
         let existing = match cached {
             Some(existing) => existing,
             None => self.list_marker_comments(org, repo, number).await?,
         };
-        let plan = plan(&existing, job, &pull.author);
+        let plan = plan(&existing, jobs, &pull.author, must_create, template);
         let mut remaining: Vec<(u64, String)> = existing
             .into_iter()
             .filter(|(id, _)| !plan.delete.contains(id))
@@ -324,32 +298,31 @@ impl Comments {
         remaining: &mut Vec<(u64, String)>,
     ) -> Result<(), ReportError> {
         for id in &plan.delete {
-            let result = self
-                .send(
+            let answer = self
+                .client
+                .request_raw(
                     "github delete comment",
-                    self.request(
-                        reqwest::Method::DELETE,
-                        &format!("/repos/{org}/{repo}/issues/comments/{id}"),
-                    ),
+                    org,
+                    Method::Delete,
+                    &format!("/repos/{org}/{repo}/issues/comments/{id}"),
+                    None,
                 )
-                .await;
-            match result {
-                Ok(_) => {}
-                // Already gone.
-                Err(ReportError::Permanent(m)) if m.contains("http 404") => {}
-                Err(e) => return Err(e),
+                .await?;
+            // 404: already gone.
+            if !answer.status.is_success() && answer.status != http::StatusCode::NOT_FOUND {
+                return Err(classify("github delete comment", &answer));
             }
         }
         if let Some((id, body)) = &plan.edit {
-            self.send(
-                "github edit comment",
-                self.request(
-                    reqwest::Method::PATCH,
+            self.client
+                .request(
+                    "github edit comment",
+                    org,
+                    Method::Patch,
                     &format!("/repos/{org}/{repo}/issues/comments/{id}"),
+                    Some(&serde_json::json!({ "body": body })),
                 )
-                .json(&serde_json::json!({ "body": body })),
-            )
-            .await?;
+                .await?;
             for (known_id, known_body) in remaining.iter_mut() {
                 if known_id == id {
                     known_body.clone_from(body);
@@ -357,17 +330,17 @@ impl Comments {
             }
         }
         if let Some(body) = &plan.create {
-            let text = self
-                .send(
+            let answer = self
+                .client
+                .request(
                     "github create comment",
-                    self.request(
-                        reqwest::Method::POST,
-                        &format!("/repos/{org}/{repo}/issues/{number}/comments"),
-                    )
-                    .json(&serde_json::json!({ "body": body })),
+                    org,
+                    Method::Post,
+                    &format!("/repos/{org}/{repo}/issues/{number}/comments"),
+                    Some(&serde_json::json!({ "body": body })),
                 )
                 .await?;
-            let created: Comment = serde_json::from_str(&text).map_err(|e| {
+            let created: Comment = serde_json::from_str(&answer.body).map_err(|e| {
                 ReportError::transient(format!("github create comment: unreadable answer: {e}"))
             })?;
             remaining.push((created.id, body.clone()));
@@ -399,7 +372,7 @@ mod tests {
     #[test]
     fn create_then_edit_then_delete() {
         let fail = job("unit", "failure");
-        let p = plan(&[], &fail, "alice");
+        let p = plan(&[], std::slice::from_ref(&fail), "alice", false, None);
         let body = p.create.clone().expect("create");
         assert!(p.edit.is_none() && p.delete.is_empty());
         assert!(body.starts_with("@alice: The following test **failed**"));
@@ -410,21 +383,39 @@ mod tests {
         assert_eq!(parse_rows(&body).len(), 1);
 
         // Another failure: the old comment is deleted and a new one with both rows created.
-        let p2 = plan(&[(7, body.clone())], &job("lint", "failure"), "alice");
+        let p2 = plan(
+            &[(7, body.clone())],
+            &[job("lint", "failure")],
+            "alice",
+            false,
+            None,
+        );
         assert_eq!(p2.delete, vec![7]);
         let body2 = p2.create.expect("create");
         assert!(body2.contains("The following tests **failed**"));
         assert_eq!(parse_rows(&body2).len(), 2);
 
         // lint passes: the comment is edited in place.
-        let p3 = plan(&[(8, body2)], &job("lint", "success"), "alice");
+        let p3 = plan(
+            &[(8, body2)],
+            &[job("lint", "success")],
+            "alice",
+            false,
+            None,
+        );
         let (id, body3) = p3.edit.expect("edit");
         assert_eq!(id, 8);
         assert_eq!(parse_rows(&body3).len(), 1);
         assert!(p3.delete.is_empty() && p3.create.is_none());
 
         // unit passes: no rows remain, the comment is deleted.
-        let p4 = plan(&[(8, body3)], &job("unit", "success"), "alice");
+        let p4 = plan(
+            &[(8, body3)],
+            &[job("unit", "success")],
+            "alice",
+            false,
+            None,
+        );
         assert_eq!(
             p4,
             CommentPlan {
@@ -433,5 +424,29 @@ mod tests {
                 create: None
             }
         );
+    }
+
+    #[test]
+    fn summary_mode_comments_once_with_every_job() {
+        let jobs = [job("unit", "success"), job("lint", "failure")];
+        let p = plan(&[], &jobs, "alice", true, Some("see the dashboard"));
+        let body = p.create.expect("create");
+        assert!(body.starts_with("@alice: The following test **failed**"));
+        assert_eq!(parse_rows(&body).len(), 1);
+        assert!(body.contains("\nlint | abc | [link](https://prow/view/1) | true | `/test lint`\n\nsee the dashboard\n\n<details>"));
+
+        // Everything passes: the old comment is replaced by "all tests passed".
+        let passed = [job("unit", "success"), job("lint", "success")];
+        let p = plan(&[(9, body)], &passed, "alice", true, None);
+        assert_eq!(p.delete, vec![9]);
+        let body = p.create.expect("create");
+        // Prow's lines: the greeting, a blank line, then the usual blank line before <details>.
+        assert!(body.starts_with("@alice: all tests **passed!**\n\n\n<details>"));
+        assert!(parse_rows(&body).is_empty());
+
+        // An aborted job among them: nothing is forced.
+        let aborted = [job("unit", "success"), job("lint", "aborted")];
+        let p = plan(&[], &aborted, "alice", true, None);
+        assert_eq!(p.create, None);
     }
 }
