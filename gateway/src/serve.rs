@@ -230,7 +230,7 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
                 let names: Vec<String> = reporters.iter().map(|r| r.name().to_owned()).collect();
                 tracing::info!(reporters = ?names, "reporting job state changes");
                 let crier =
-                    bosun_reporters::Crier::new(store.clone(), reporters, Default::default());
+                    bosun_reporters::Crier::new(store.clone(), reporters, settings.crier.options());
                 let metrics = crier.metrics();
                 let shutdown = supervisor.shutdown_token();
                 supervisor.spawn_critical("crier", async move {

@@ -10,7 +10,10 @@ use bosun_gateway_config::ProwConfig;
 use bosun_gateway_store::JobStore;
 use serde::{Deserialize, Serialize};
 
+use bosun_proto::duration::MetaDuration;
+
 use crate::Reporter;
+use crate::crier::{CrierOptions, ReporterOptions};
 use crate::gerrit::{GerritAuth, GerritReporter};
 use crate::pubsub::{PubSubReporter, PubSubTarget, TokenSource};
 use crate::slack::{DEFAULT_SLACK_BASE_URL, SlackReporter, SlackTransport, StoreFailureHistory};
@@ -57,6 +60,78 @@ pub struct ReporterSettings {
     pub github: Option<GitHubSettings>,
     /// The Gerrit reporter (needs the job store).
     pub gerrit: Option<GerritSettings>,
+    /// Tuning of the fan-out, for every reporter.
+    pub crier: CrierSettings,
+}
+
+/// `crier:`: workers, rate limit and retry schedule of every reporter (unset fields keep their
+/// defaults), with `per_reporter` overrides by reporter name (`github-reporter`,
+/// `gerrit-reporter`, `slackreporter`, `pubsub-reporter`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrierSettings {
+    /// Settings for every reporter.
+    #[serde(flatten)]
+    pub all: CrierReporterSettings,
+    /// Overrides by reporter name.
+    pub per_reporter: BTreeMap<String, CrierReporterSettings>,
+}
+
+/// The tunables of one reporter's fan-out; see [`crate::ReporterOptions`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrierReporterSettings {
+    /// Concurrent reports (Prow's `--github-workers` and friends).
+    pub workers: Option<usize>,
+    /// Sustained reports per second.
+    pub rate_per_second: Option<f64>,
+    /// Token bucket size.
+    pub burst: Option<u32>,
+    /// First retry delay, a Go duration (`100ms`).
+    pub backoff_base: Option<MetaDuration>,
+    /// Largest retry delay, a Go duration (`5m`).
+    pub backoff_max: Option<MetaDuration>,
+}
+
+impl CrierReporterSettings {
+    fn apply(&self, options: &mut ReporterOptions) {
+        if let Some(workers) = self.workers {
+            options.workers = workers.max(1);
+        }
+        if let Some(rate) = self.rate_per_second {
+            options.rate_per_second = (rate > 0.0).then_some(rate);
+        }
+        if let Some(burst) = self.burst {
+            options.burst = burst.max(1);
+        }
+        if let Some(base) = self.backoff_base {
+            options.backoff_base = base.get();
+        }
+        if let Some(max) = self.backoff_max {
+            options.backoff_max = max.get();
+        }
+    }
+}
+
+impl CrierSettings {
+    /// The crier options these settings describe.
+    pub fn options(&self) -> CrierOptions {
+        let mut default = ReporterOptions::default();
+        self.all.apply(&mut default);
+        let per_reporter = self
+            .per_reporter
+            .iter()
+            .map(|(name, settings)| {
+                let mut options = default.clone();
+                settings.apply(&mut options);
+                (name.clone(), options)
+            })
+            .collect();
+        CrierOptions {
+            default,
+            per_reporter,
+        }
+    }
 }
 
 /// `gerrit:`. Without credentials requests are anonymous; with them paths get `/a/`.
@@ -361,5 +436,30 @@ mod tests {
         let ok: ReporterSettings =
             serde_json::from_str(r#"{"slack":{"token_file":"x"},"pubsub":{}}"#).expect("parse");
         assert!(ok.slack.is_some() && ok.pubsub.is_some() && ok.github.is_none());
+    }
+
+    #[test]
+    fn crier_settings_tune_every_reporter_and_override_one() {
+        let settings: ReporterSettings = serde_json::from_str(
+            r#"{"crier":{"workers":2,"backoff_max":"2s","per_reporter":{"github-reporter":{"workers":8,"rate_per_second":0}}}}"#,
+        )
+        .expect("parse");
+        let options = settings.crier.options();
+        assert_eq!(options.default.workers, 2);
+        assert_eq!(
+            options.default.backoff_max,
+            std::time::Duration::from_secs(2)
+        );
+        assert_eq!(options.default.rate_per_second, Some(10.0));
+        let github = &options.per_reporter["github-reporter"];
+        assert_eq!(github.workers, 8);
+        assert_eq!(github.rate_per_second, None, "0 means unlimited");
+        assert_eq!(github.backoff_max, std::time::Duration::from_secs(2));
+        let err = serde_json::from_str::<ReporterSettings>(r#"{"crier":{"backoff_max":"soon"}}"#)
+            .expect_err("bad duration");
+        assert!(
+            err.to_string().contains("soon") || err.to_string().contains("duration"),
+            "{err}"
+        );
     }
 }

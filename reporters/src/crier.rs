@@ -9,7 +9,9 @@
 //!
 //! Jobs whose report keeps failing transiently are retried with capped exponential backoff and
 //! jitter (at least the `retry_after` the sink asked for). A [`ReportError::Permanent`] failure
-//! is logged and counted but not retried: the job's next state change is reported normally.
+//! (the sink refused: bad credentials, unknown repository) is retried on the same schedule,
+//! as Prow's crier retries every error: a fixed token or configuration then delivers what
+//! was refused, and the failure counters show it meanwhile.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
@@ -565,9 +567,10 @@ impl Lane {
             }
             Err(ReportError::Permanent(message)) => {
                 self.metrics.failed.fetch_add(1, Ordering::Relaxed);
-                self.lock().attempts.remove(name);
-                warn!(reporter = %self.name, job_id = %name, %state, error = %message, "crier: report refused, not retrying");
-                None
+                self.metrics.retried.fetch_add(1, Ordering::Relaxed);
+                let delay = self.next_backoff(name, None);
+                warn!(reporter = %self.name, job_id = %name, %state, error = %message, retry_in = ?delay, "crier: report refused, will retry");
+                Some(delay)
             }
         }
     }

@@ -128,6 +128,7 @@ struct SharedState {
     requests: Vec<RecordedRequest>,
     violations: Vec<String>,
     queued: VecDeque<Canned>,
+    outage: Option<Canned>,
 }
 
 /// A generic recording HTTP/1 server; the service-specific servers wrap it. Stops on drop.
@@ -185,6 +186,17 @@ impl TestServer {
     /// Answers the next request (after recording it) with `answer` instead of the handler's.
     pub fn fail_next(&self, answer: Canned) {
         self.lock().queued.push_back(answer);
+    }
+
+    /// Answers every request with `answer` until [`TestServer::end_outage`] (an outage: 500s,
+    /// 503s); requests are still recorded.
+    pub fn start_outage(&self, answer: Canned) {
+        self.lock().outage = Some(answer);
+    }
+
+    /// Ends the outage: requests reach the handler again.
+    pub fn end_outage(&self) {
+        self.lock().outage = None;
     }
 }
 
@@ -248,7 +260,7 @@ async fn handle(
     let queued = {
         let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.requests.push(request.clone());
-        state.queued.pop_front()
+        state.outage.clone().or_else(|| state.queued.pop_front())
     };
     let answer = match queued {
         Some(answer) => answer,
