@@ -142,7 +142,7 @@ mod all_reporters {
             "metadata": {"annotations": {
                 "prow.k8s.io/pubsub.project": "proj",
                 "prow.k8s.io/pubsub.topic": "results",
-                "prow.k8s.io/pubsub.runID": job,
+                "prow.k8s.io/pubsub.runID": format!("{job}@{}", &sha[..4]),
             }},
             "spec": {
                 "type": "presubmit", "job": job, "context": job, "agent": "local",
@@ -209,12 +209,12 @@ mod all_reporters {
             }
         }
 
-        /// (context, state) of every accepted GitHub status.
+        /// (context@sha, state) of every accepted GitHub status.
         fn statuses(&self) -> Vec<(String, String)> {
             self.github
                 .statuses()
                 .into_iter()
-                .map(|s| (s.context, s.state))
+                .map(|s| (format!("{}@{}", s.context, &s.sha[..4]), s.state))
                 .collect()
         }
 
@@ -230,6 +230,16 @@ mod all_reporters {
                         json.get("status")?.as_str()?.to_owned(),
                     ))
                 })
+                .collect()
+        }
+
+        /// Bodies of the bot's comments on pull 7.
+        fn bot_comments(&self) -> Vec<String> {
+            self.github
+                .comments("acme/widget", 7)
+                .into_iter()
+                .filter(|c| c.user == self.github.bot_login())
+                .map(|c| c.body)
                 .collect()
         }
 
@@ -349,7 +359,7 @@ mod all_reporters {
             sinks.slack_texts().len() == 1
                 && sinks
                     .published()
-                    .contains(&("unit-a".to_owned(), "failure".to_owned()))
+                    .contains(&("unit-a@aaaa".to_owned(), "failure".to_owned()))
                 && sinks.reviews().len() == 1
         })
         .await;
@@ -366,12 +376,22 @@ mod all_reporters {
         .await;
         assert!(sinks.statuses().is_empty(), "github was down");
         sinks.outage(false, false);
-        eventually_async("github to catch up", &gw, || {
-            sinks
-                .statuses()
-                .contains(&("unit-a".to_owned(), "failure".to_owned()))
-        })
+        eventually_async(
+            "github to catch up with status and failure comment",
+            &gw,
+            || {
+                sinks
+                    .statuses()
+                    .contains(&("unit-a@aaaa".to_owned(), "failure".to_owned()))
+                    && sinks.bot_comments().len() == 1
+            },
+        )
         .await;
+        assert!(
+            sinks.bot_comments()[0].contains(&format!("\nunit-a | {sha_a} | ")),
+            "{:?}",
+            sinks.bot_comments()
+        );
 
         // 2. Every sink down while two more jobs finish; kill -9 with their reports pending.
         sinks.outage(true, true);
@@ -404,11 +424,11 @@ mod all_reporters {
         eventually_async("the pending reports after the restart", &gw, || {
             sinks
                 .statuses()
-                .contains(&("unit-b".to_owned(), "success".to_owned()))
+                .contains(&("unit-b@bbbb".to_owned(), "success".to_owned()))
                 && sinks.slack_texts().len() == 2
                 && sinks
                     .published()
-                    .contains(&("unit-b".to_owned(), "success".to_owned()))
+                    .contains(&("unit-b@bbbb".to_owned(), "success".to_owned()))
                 && sinks.reviews().len() == 2
         })
         .await;
@@ -417,10 +437,10 @@ mod all_reporters {
         eventually_async("the marker's reports", &gw, || {
             sinks
                 .statuses()
-                .contains(&("unit-c".to_owned(), "success".to_owned()))
+                .contains(&("unit-c@bbbb".to_owned(), "success".to_owned()))
                 && sinks
                     .published()
-                    .contains(&("unit-c".to_owned(), "success".to_owned()))
+                    .contains(&("unit-c@bbbb".to_owned(), "success".to_owned()))
                 && sinks.slack_texts().len() == 3
         })
         .await;
@@ -438,6 +458,19 @@ mod all_reporters {
                 "github status {state} of {context} posted {n} times"
             );
         }
+        // unit-a passes on a rerun: its row goes, and with it the failure comment.
+        assert_eq!(
+            sinks.bot_comments().len(),
+            1,
+            "unit-a's failure is still listed"
+        );
+        let rerun = submit(&mut c, github_job("unit-a", &sha_b, "true")).await;
+        wait_complete(&mut c, &rerun).await;
+        eventually_async("the failure comment to be removed", &gw, || {
+            sinks.bot_comments().is_empty()
+        })
+        .await;
+
         no_duplicates("pubsub message", &sinks.published());
         no_duplicates("slack message", &sinks.slack_texts());
         let reviews = sinks.reviews();
