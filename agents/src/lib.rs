@@ -11,6 +11,7 @@ pub mod artifacts;
 pub mod docker;
 pub mod kubernetes;
 pub mod local;
+pub mod noop;
 pub mod podutils;
 mod registry;
 

@@ -40,6 +40,8 @@ pub struct GatewayOptions {
     pub tokens: Vec<String>,
     /// Kubeconfig files for build clusters.
     pub kubeconfigs: Vec<PathBuf>,
+    /// Also register the zero-cost `noop` agent (benchmarks).
+    pub noop_agent: bool,
 }
 
 /// A started gateway.
@@ -185,6 +187,10 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
             artifacts.clone(),
         ),
     )));
+
+    if opts.noop_agent {
+        agents.register(Arc::new(bosun_agents::noop::NoopAgent));
+    }
 
     let (supervisor, critical) = Supervisor::new();
     let metrics = Metrics::default();
@@ -366,6 +372,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config_path: args.config.config_path,
         job_config_path: args.config.job_config_path,
         tokens,
+        noop_agent: args.noop_agent,
     })
     .await?;
     eprintln!("bosun: gRPC on {}", gateway.grpc_addr);

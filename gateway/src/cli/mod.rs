@@ -75,6 +75,9 @@ pub struct ServeArgs {
     /// File with bearer tokens (one per line) clients must present; none = no auth.
     #[arg(long, env = "BOSUN_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// Also serve `agent: noop` (every job succeeds at once; for benchmarks).
+    #[arg(long, hide = true)]
+    pub noop_agent: bool,
     /// Log filter (tracing env-filter syntax).
     #[arg(long, env = "BOSUN_LOG", default_value = "info")]
     pub log: String,

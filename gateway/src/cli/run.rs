@@ -87,6 +87,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<ExitCode> {
         job_config_path: args.config.job_config_path.clone(),
         tokens: Vec::new(),
         kubeconfigs: Vec::new(),
+        noop_agent: false,
     })
     .await?;
     let result = drive(&gateway, &args, prowjob, env).await;

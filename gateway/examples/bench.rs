@@ -1,0 +1,432 @@
+//! bosun's gateway benchmarks, driving a real `bosun serve` (started as a child process, with
+//! the zero-cost `noop` agent) over loopback, next to the physical limits measured in the same
+//! run. Results and commands are recorded in BENCHMARKS.md.
+//!
+//! ```text
+//! bench BOSUN_BINARY intake   [clients] [jobs]    durable gRPC submits/s, p50/p99
+//! bench BOSUN_BINARY echo     [clients] [calls]   no-op tonic unary RPCs/s (gRPC health Check)
+//! bench BOSUN_BINARY sqlite   [commits]           raw SQLite commits/s, WAL + synchronous=FULL
+//! bench BOSUN_BINARY dispatch [rate] [jobs]       submit → agent start latency at a fixed rate
+//! bench BOSUN_BINARY memory   [jobs]              RSS idle and after N finished jobs; List p99
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use bosun_proto::api::job_gateway_client::JobGatewayClient;
+use bosun_proto::api::{ListRequest, SubmitRequest};
+use tonic::transport::Channel;
+
+const NOOP_JOB: &str = r#"{"apiVersion":"prow.k8s.io/v1","kind":"ProwJob","spec":{"type":"periodic","job":"bench","agent":"noop"}}"#;
+
+/// A `bosun serve` child process.
+struct Server {
+    child: Child,
+    grpc: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(bin: &Path) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut child = Command::new(bin)
+            .args([
+                "serve",
+                "--noop-agent",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path().join("data"))
+            .env("BOSUN_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("serve-stderr".into())
+            .spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(addr) = line.strip_prefix("bosun: gRPC on ") {
+                        let _ = tx.send(addr.trim().to_owned());
+                    } else if !line.contains(" INFO ") {
+                        eprintln!("serve: {line}");
+                    }
+                }
+            })?;
+        let grpc = rx
+            .recv_timeout(Duration::from_secs(60))
+            .context("bosun serve did not report its gRPC address")?;
+        Ok(Server {
+            child,
+            grpc,
+            _dir: dir,
+        })
+    }
+
+    async fn client(&self) -> anyhow::Result<JobGatewayClient<Channel>> {
+        Ok(JobGatewayClient::connect(format!("http://{}", self.grpc)).await?)
+    }
+
+    fn rss_kib(&self) -> anyhow::Result<u64> {
+        rss_kib(self.child.id())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("VmRSS not found")
+}
+
+/// Latency percentiles of `samples` (sorted in place).
+fn percentiles(samples: &mut [Duration]) -> (Duration, Duration, Duration) {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        samples
+            .get(((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    (
+        at(0.5),
+        at(0.99),
+        samples.last().copied().unwrap_or_default(),
+    )
+}
+
+fn report(what: &str, n: usize, elapsed: Duration, samples: &mut [Duration]) {
+    let (p50, p99, max) = percentiles(samples);
+    println!(
+        "{what}: {n} in {:.2} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        max.as_secs_f64() * 1e3
+    );
+}
+
+/// Closed loop: `clients` connections each submitting `jobs / clients` jobs back to back.
+async fn intake(bin: &Path, clients: usize, jobs: usize) -> anyhow::Result<()> {
+    let server = Server::start(bin)?;
+    let per_client = jobs / clients.max(1);
+    let mut conns = Vec::new();
+    for _ in 0..clients {
+        conns.push(server.client().await?);
+    }
+    // Warm up the connections and the store.
+    for c in &mut conns {
+        submit(c).await?;
+    }
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut c in conns {
+        tasks.spawn(async move {
+            let mut samples = Vec::with_capacity(per_client);
+            for _ in 0..per_client {
+                let t = Instant::now();
+                submit(&mut c).await?;
+                samples.push(t.elapsed());
+            }
+            anyhow::Ok(samples)
+        });
+    }
+    let mut samples = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        samples.extend(done??);
+    }
+    let elapsed = start.elapsed();
+    report(
+        &format!("intake ({clients} clients, durable submits)"),
+        samples.len(),
+        elapsed,
+        &mut samples,
+    );
+    println!("gateway RSS after intake: {} MiB", server.rss_kib()? / 1024);
+    Ok(())
+}
+
+async fn submit(c: &mut JobGatewayClient<Channel>) -> anyhow::Result<String> {
+    let job = c
+        .submit(SubmitRequest {
+            prowjob: NOOP_JOB.to_owned(),
+            idempotency_key: String::new(),
+        })
+        .await?
+        .into_inner()
+        .job
+        .context("no job in the answer")?;
+    Ok(job.name)
+}
+
+/// The no-op gRPC baseline: tonic's health service `Check` over loopback, same client shape.
+async fn echo(clients: usize, calls: usize) -> anyhow::Result<()> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let (_reporter, service) = tonic_health::server::health_reporter();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let per_client = calls / clients.max(1);
+    let mut conns = Vec::new();
+    for _ in 0..clients {
+        let channel = Channel::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await?;
+        conns.push(HealthClient::new(channel));
+    }
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut c in conns {
+        tasks.spawn(async move {
+            let mut samples = Vec::with_capacity(per_client);
+            for _ in 0..per_client {
+                let t = Instant::now();
+                c.check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await?;
+                samples.push(t.elapsed());
+            }
+            anyhow::Ok(samples)
+        });
+    }
+    let mut samples = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        samples.extend(done??);
+    }
+    report(
+        &format!("no-op tonic unary ({clients} clients)"),
+        samples.len(),
+        start.elapsed(),
+        &mut samples,
+    );
+    server.abort();
+    Ok(())
+}
+
+/// Raw SQLite with the store's durability settings: one row per transaction (the fsync
+/// limit), then 64 rows per transaction (what group commit can reach).
+fn sqlite(commits: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let conn = rusqlite::Connection::open(dir.path().join("raw.db"))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if mode != "wal" {
+        bail!("journal mode {mode}");
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch("CREATE TABLE jobs (name TEXT PRIMARY KEY, body BLOB NOT NULL)")?;
+    let body = vec![b'x'; 1200];
+    for (batch, label) in [(1usize, "1 row/commit"), (64, "64 rows/commit")] {
+        let start = Instant::now();
+        let mut rows = 0usize;
+        let mut samples = Vec::new();
+        while rows < commits * batch.min(8) {
+            let t = Instant::now();
+            let tx = conn.unchecked_transaction()?;
+            for _ in 0..batch {
+                tx.execute(
+                    "INSERT INTO jobs (name, body) VALUES (?1, ?2)",
+                    rusqlite::params![format!("{label}-{rows}"), body],
+                )?;
+                rows += 1;
+            }
+            tx.commit()?;
+            samples.push(t.elapsed());
+        }
+        let elapsed = start.elapsed();
+        let (p50, p99, _) = percentiles(&mut samples);
+        println!(
+            "raw SQLite ({label}, WAL, synchronous=FULL): {} commits, {:.0} commits/s, {:.0} rows/s; commit p50 {:.2} ms, p99 {:.2} ms",
+            samples.len(),
+            samples.len() as f64 / elapsed.as_secs_f64(),
+            rows as f64 / elapsed.as_secs_f64(),
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
+
+fn unix_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+/// Open loop at `rate` jobs/s: latency from sending the submit to the agent's start call
+/// (recorded by the noop agent in the job description, same clock).
+async fn dispatch(bin: &Path, rate: f64, jobs: usize) -> anyhow::Result<()> {
+    let server = Server::start(bin)?;
+    let client = server.client().await?;
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let sent = Arc::new(std::sync::Mutex::new(Vec::with_capacity(jobs)));
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = tokio::task::JoinSet::new();
+    let start = Instant::now();
+    for _ in 0..jobs {
+        ticker.tick().await;
+        let mut c = client.clone();
+        let sent = sent.clone();
+        tasks.spawn(async move {
+            let at = unix_nanos();
+            let name = submit(&mut c).await?;
+            if let Ok(mut s) = sent.lock() {
+                s.push((name, at));
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let submit_elapsed = start.elapsed();
+    // Wait until every job has been started, then read the marks.
+    let mut c = client.clone();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let marks = loop {
+        let mut marks = std::collections::HashMap::new();
+        let mut token = String::new();
+        loop {
+            let page = c
+                .list(ListRequest {
+                    page_size: 1000,
+                    page_token: token.clone(),
+                    ..ListRequest::default()
+                })
+                .await?
+                .into_inner();
+            for job in page.jobs {
+                let pj: bosun_proto::ProwJob = serde_json::from_str(&job.prowjob_json)?;
+                let description = pj.status.map(|s| s.description).unwrap_or_default();
+                if let Some(mark) = bosun_agents::noop::start_mark_nanos(&description) {
+                    marks.insert(job.name, mark);
+                }
+            }
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        if marks.len() >= jobs || Instant::now() > deadline {
+            break marks;
+        }
+        // Poll interval while the last jobs start; bounded by the deadline above.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let sent = sent.lock().map(|s| s.clone()).unwrap_or_default();
+    let mut samples: Vec<Duration> = sent
+        .iter()
+        .filter_map(|(name, at)| {
+            let mark = marks.get(name)?;
+            Some(Duration::from_nanos(mark.saturating_sub(*at) as u64))
+        })
+        .collect();
+    if samples.len() < jobs {
+        bail!("only {} of {jobs} jobs were started", samples.len());
+    }
+    report(
+        &format!(
+            "dispatch at {rate:.0} jobs/s (achieved {:.0}/s), submit → agent start",
+            jobs as f64 / submit_elapsed.as_secs_f64()
+        ),
+        samples.len(),
+        submit_elapsed,
+        &mut samples,
+    );
+    Ok(())
+}
+
+/// RSS idle, then after `jobs` finished noop jobs; List latency over the full store.
+async fn memory(bin: &Path, jobs: usize) -> anyhow::Result<()> {
+    let server = Server::start(bin)?;
+    let mut c = server.client().await?;
+    // Let start-up allocations settle: a handful of idle round trips.
+    for _ in 0..10 {
+        c.list(ListRequest {
+            page_size: 1,
+            ..ListRequest::default()
+        })
+        .await?;
+    }
+    println!("RSS idle: {:.1} MiB", server.rss_kib()? as f64 / 1024.0);
+    let clients = 16;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let mut c = server.client().await?;
+        let n = jobs / clients;
+        tasks.spawn(async move {
+            for _ in 0..n {
+                submit(&mut c).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let mut samples = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        c.list(ListRequest {
+            page_size: 100,
+            state: "success".into(),
+            ..ListRequest::default()
+        })
+        .await?;
+        samples.push(t.elapsed());
+    }
+    report(
+        &format!("List (100 per page) with {jobs} jobs stored"),
+        samples.len(),
+        samples.iter().sum(),
+        &mut samples,
+    );
+    println!(
+        "RSS after {jobs} jobs: {:.1} MiB",
+        server.rss_kib()? as f64 / 1024.0
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: bench BOSUN_BINARY (intake|echo|sqlite|dispatch|memory) [args]";
+    let bin = PathBuf::from(args.get(1).context(usage)?);
+    let num = |i: usize, default: f64| -> f64 {
+        args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default)
+    };
+    match args.get(2).map(String::as_str) {
+        Some("intake") => intake(&bin, num(3, 64.0) as usize, num(4, 50_000.0) as usize).await,
+        Some("echo") => echo(num(3, 64.0) as usize, num(4, 200_000.0) as usize).await,
+        Some("sqlite") => sqlite(num(3, 2_000.0) as usize),
+        Some("dispatch") => dispatch(&bin, num(3, 100.0), num(4, 2_000.0) as usize).await,
+        Some("memory") => memory(&bin, num(3, 100_000.0) as usize).await,
+        _ => bail!(usage),
+    }
+}
