@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod serve;
 pub mod supervisor;
 pub mod trigger;
+pub mod triggers;
