@@ -9,6 +9,7 @@
 
 pub mod config_handle;
 pub mod filter;
+pub mod horologium;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +43,37 @@ pub struct TriggerContext {
 }
 
 impl TriggerContext {
+    /// The job creator over this context's store.
+    pub fn creator(&self) -> JobCreator {
+        JobCreator {
+            store: self.store.clone(),
+            namespace: self.namespace.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// See [`JobCreator::create_job`].
+    pub async fn create_job(
+        &self,
+        job: ProwJob,
+        idempotency_key: Option<String>,
+    ) -> Result<(StoredJob, bool), StoreError> {
+        self.creator().create_job(job, idempotency_key).await
+    }
+}
+
+/// Stores the jobs triggers build; the only thing most triggers need from the gateway.
+#[derive(Clone)]
+pub struct JobCreator {
+    /// The store.
+    pub store: Arc<dyn JobStore>,
+    /// The namespace new ProwJobs get when they name none.
+    pub namespace: String,
+    /// Gateway metrics (`jobs submitted`).
+    pub metrics: Metrics,
+}
+
+impl JobCreator {
     /// Stores a new job built by a trigger (with `new_prowjob`). The namespace is filled in when
     /// empty. With an `idempotency_key` (e.g. the webhook delivery and job name, or the Gerrit
     /// revision and job name), a trigger that runs twice for the same event creates the job
