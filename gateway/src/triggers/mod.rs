@@ -9,7 +9,12 @@
 
 pub mod config_handle;
 pub mod filter;
+pub mod github_events;
+pub mod github_trigger;
+pub mod hmac;
+pub mod hook;
 pub mod horologium;
+pub mod plugins;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +22,7 @@ use std::sync::Arc;
 use bosun_gateway_store::{CreateOutcome, JobStore, StoreError, StoredJob};
 use bosun_proto::ProwJob;
 
-pub use config_handle::ConfigHandle;
+pub use config_handle::{ConfigHandle, Live};
 
 use crate::dispatcher::Dispatcher;
 use crate::metrics::Metrics;
