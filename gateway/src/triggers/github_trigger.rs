@@ -365,7 +365,10 @@ impl GitHubTrigger {
             tracing::info!(pull = number, "not testing: the pull request has conflicts");
             return Ok(());
         }
-        let retest = filter::RETEST_RE.is_match(body) || filter::RETEST_REQUIRED_RE.is_match(body);
+        // Unlike Prow (which filters on the raw body), commands quoted in code blocks never
+        // select jobs: `text` has them removed.
+        let retest =
+            filter::RETEST_RE.is_match(&text) || filter::RETEST_REQUIRED_RE.is_match(&text);
         let contexts = if retest {
             Some(self.contexts(&org, &repo, &pr.head.sha).await?)
         } else {
@@ -373,7 +376,7 @@ impl GitHubTrigger {
         };
         let mut context_source =
             || Ok::<_, std::convert::Infallible>(contexts.clone().unwrap_or_default());
-        let filter = filter::presubmit_filter(honour_ok_to_test, &mut context_source, body)
+        let filter = filter::presubmit_filter(honour_ok_to_test, &mut context_source, &text)
             .unwrap_or_else(|never| match never {});
         let changes = self
             .changes_if_needed(&org, &repo, number, &presubmits)

@@ -4,7 +4,8 @@
 //! The checks run in Prow's order with Prow's status codes and texts: method (405), the
 //! `X-GitHub-Event` and `X-GitHub-Delivery` headers (400), `X-Hub-Signature-256` (403),
 //! `Content-Type: application/json` (400), then the body, capped at [`MAX_BODY_BYTES`] (413, a
-//! bosun addition: GitHub's own deliveries stay far below it), then the signature (403). An
+//! bosun addition: GitHub's own deliveries stay far below it), then JSON syntax (400, where
+//! Prow answers 403 "invalid payload"), then the signature (403). An
 //! accepted delivery is answered `200 Event received. Have a nice day.` at once and queued;
 //! handling (GitHub API calls, job creation) happens on supervised workers, so GitHub's
 //! 10-second window is never at risk. Deliveries of one pull request (or one repository for
@@ -225,6 +226,40 @@ impl Hook {
     }
 }
 
+/// How much of an oversized body is read and thrown away so the client gets the 413 instead
+/// of a broken connection; beyond this the connection is simply closed.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+enum BodyError {
+    TooLarge,
+    Read(String),
+}
+
+/// The body, up to [`MAX_BODY_BYTES`]. A larger one is drained (up to [`DRAIN_LIMIT`], for a
+/// clean answer) and refused.
+async fn read_capped(mut body: Body) -> Result<Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > DRAIN_LIMIT {
+            return Err(BodyError::TooLarge);
+        }
+        if seen <= MAX_BODY_BYTES {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(Bytes::from(buf))
+}
+
 fn plain(code: StatusCode, text: &str) -> Response {
     (
         code,
@@ -282,25 +317,29 @@ async fn receive(State(hook): State<Arc<Hook>>, request: Request) -> Response {
             &format!("413 Payload Too Large: webhook bodies are limited to {MAX_BODY_BYTES} bytes"),
         )
     };
-    let declared = header_value(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return too_large();
-    }
-    let payload = match axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await {
+    let payload = match read_capped(Body::new(body)).await {
         Ok(b) => b,
-        Err(e) => {
-            // `to_bytes` fails with a length-limit error when the cap is hit.
-            if std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"))
-                || e.to_string().contains("length limit")
-            {
-                return too_large();
-            }
+        Err(BodyError::TooLarge) => return too_large(),
+        Err(BodyError::Read(e)) => {
             return plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("500 Internal Server Error: reading the body: {e}"),
+                StatusCode::BAD_REQUEST,
+                &format!("400 Bad Request: reading the body: {e}"),
             );
         }
     };
+    // Prow answers a body that is not JSON with 403 ("invalid payload"); bosun names the
+    // problem with a 400, as a malformed request deserves. Nothing happens either way.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&payload) {
+        tracing::warn!(delivery = %guid, event, "webhook body is not JSON: {e}");
+        hook.metrics.inc(
+            "bosun_webhooks_total",
+            &[("event", event), ("outcome", "malformed")],
+        );
+        return plain(
+            StatusCode::BAD_REQUEST,
+            &format!("400 Bad Request: the body is not valid JSON: {e}"),
+        );
+    }
     if let Err(reason) = hook.secrets.current().validate(&payload, signature) {
         tracing::warn!(delivery = %guid, event, "webhook refused: {reason}");
         hook.metrics.inc(
