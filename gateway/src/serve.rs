@@ -26,6 +26,8 @@ use crate::triggers::github_trigger::GitHubTrigger;
 use crate::triggers::hook::Hook;
 use crate::triggers::horologium::Horologium;
 use crate::triggers::plugins::PluginConfig;
+use crate::triggers::reload::Reloader;
+use crate::triggers::sinker::Sinker;
 use crate::triggers::{ConfigHandle, Live, TriggerContext};
 
 /// Everything needed to start a gateway.
@@ -218,6 +220,7 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
 
     let (supervisor, critical) = Supervisor::new();
     let metrics = Metrics::default();
+    let registry = agents.clone();
     let (dispatcher, dispatcher_loop) = Dispatcher::new(
         store.clone(),
         agents,
@@ -274,7 +277,9 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
 
     let hook_router = match &opts.triggers {
         Some(triggers) => start_triggers(
+            &opts,
             triggers,
+            registry,
             TriggerContext {
                 store: store.clone(),
                 dispatcher: dispatcher.clone(),
@@ -357,16 +362,51 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
 /// Starts what makes jobs start by themselves: periodics (when there is a config) and, with
 /// a webhook secret, the GitHub hook (whose routes are returned for the HTTP server).
 fn start_triggers(
+    gateway: &GatewayOptions,
     opts: &TriggerOptions,
+    agents: AgentRegistry,
     ctx: TriggerContext,
     reporter_settings: &bosun_reporters::ReporterSettings,
     http_enabled: bool,
 ) -> anyhow::Result<Option<axum::Router>> {
+    let plugins = match &opts.plugin_config {
+        Some(path) => Live::new(Some(
+            PluginConfig::load(path).context("loading --plugin-config")?,
+        )),
+        None => Live::new(None),
+    };
     if ctx.config.current().is_some() {
         let horologium = Arc::new(Horologium::new(ctx.creator(), ctx.config.clone()));
         let shutdown = ctx.supervisor.shutdown_token();
         ctx.supervisor.spawn_critical("horologium", async move {
             horologium.run(shutdown).await;
+            Ok::<(), std::convert::Infallible>(())
+        });
+    }
+    let sinker = Arc::new(Sinker::new(
+        ctx.store.clone(),
+        agents,
+        ctx.config.clone(),
+        ctx.metrics.clone(),
+    ));
+    let shutdown = ctx.supervisor.shutdown_token();
+    ctx.supervisor.spawn_critical("sinker", async move {
+        sinker.run(shutdown).await;
+        Ok::<(), std::convert::Infallible>(())
+    });
+    if let Some(config_path) = &gateway.config_path {
+        let reloader = Reloader {
+            config_path: config_path.clone(),
+            job_config_path: gateway.job_config_path.clone(),
+            plugin_config: opts.plugin_config.clone(),
+            config: ctx.config.clone(),
+            plugins: plugins.clone(),
+            dispatcher: ctx.dispatcher.clone(),
+            metrics: ctx.metrics.clone(),
+        };
+        let shutdown = ctx.supervisor.shutdown_token();
+        ctx.supervisor.spawn_critical("config-reload", async move {
+            reloader.run(shutdown).await;
             Ok::<(), std::convert::Infallible>(())
         });
     }
@@ -381,12 +421,6 @@ fn start_triggers(
     )?;
     let client = bosun_reporters::github::GitHubClient::from_settings(github)
         .context("configuring the GitHub client for the trigger")?;
-    let plugins = match &opts.plugin_config {
-        Some(path) => Live::new(Some(
-            PluginConfig::load(path).context("loading --plugin-config")?,
-        )),
-        None => Live::new(None),
-    };
     let trigger = Arc::new(GitHubTrigger::new(ctx.clone(), Arc::new(client), plugins));
     let hook = Hook::start(
         secret_file.clone(),

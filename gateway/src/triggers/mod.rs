@@ -15,6 +15,8 @@ pub mod hmac;
 pub mod hook;
 pub mod horologium;
 pub mod plugins;
+pub mod reload;
+pub mod sinker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
