@@ -9,12 +9,12 @@ use bosun_proto::ProwJob;
 use bosun_proto::labels;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
-use tokio_util::compat::FuturesAsyncReadCompatExt;
 
 use super::clusters::BuildClusters;
+use super::{classify, is_not_found, pod_log_stream};
 use super::decorate;
 use crate::agent::{Agent, AgentError, LogStream, Outcome, Progress, ProgressSender, Started};
 
@@ -62,17 +62,7 @@ impl KubernetesAgent {
     }
 
     fn pods(&self, job: &ProwJob) -> Result<Api<Pod>, AgentError> {
-        let alias = job.spec.cluster_alias();
-        let client = self.clusters.client(alias).ok_or_else(|| {
-            let known = self.clusters.aliases();
-            AgentError::InvalidJob(if known.is_empty() {
-                format!(
-                    "unknown cluster {alias:?}: this gateway has no build clusters (start it with --kubeconfig or --kubeconfig-dir)"
-                )
-            } else {
-                format!("unknown cluster {alias:?}; known clusters: {}", known.join(", "))
-            })
-        })?;
+        let client = self.clusters.client_for_job(job)?;
         Ok(Api::namespaced(client.clone(), self.namespace(job)))
     }
 }
@@ -84,22 +74,6 @@ fn build_id(job: &ProwJob) -> &str {
         .unwrap_or("")
 }
 
-/// Classifies a kube error: 4xx → the job cannot run, anything else → retry.
-fn classify(e: kube::Error, what: &str) -> AgentError {
-    match e {
-        kube::Error::Api(status) if (400..500).contains(&status.code) && status.code != 429 => {
-            AgentError::InvalidJob(format!("{what}: {}", status.message))
-        }
-        kube::Error::Api(status) => {
-            AgentError::Unavailable(format!("{what}: {} ({})", status.message, status.code))
-        }
-        other => AgentError::Unavailable(format!("{what}: {other}")),
-    }
-}
-
-fn is_not_found(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 404)
-}
 
 /// What one look at the pod tells us.
 #[derive(Debug, PartialEq, Eq)]
@@ -380,18 +354,7 @@ impl Agent for KubernetesAgent {
                 classify(e, "reading the pod")
             }
         })?;
-        let params = LogParams {
-            container: test_container(&pod),
-            follow,
-            ..Default::default()
-        };
-        let reader = pods
-            .log_stream(job.name(), &params)
-            .await
-            .map_err(|e| classify(e, "reading the pod log"))?;
-        let stream = tokio_util::io::ReaderStream::new(reader.compat())
-            .map(|r| r.map_err(|e| AgentError::Unavailable(format!("pod log: {e}"))));
-        Ok(Box::pin(stream))
+        pod_log_stream(&pods, job.name(), test_container(&pod), follow).await
     }
 
     async fn cleanup(&self, job: &ProwJob) -> Result<(), AgentError> {
