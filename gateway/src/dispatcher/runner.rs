@@ -194,6 +194,25 @@ async fn set_description(inner: &Inner, name: &str, description: &str) {
     }
 }
 
+/// Records the backend's build number (`status.jenkins_build_id`).
+async fn set_build_number(inner: &Inner, name: &str, number: &str) {
+    let res = modify(inner, name, |j| {
+        if j.is_complete() {
+            return Ok(false);
+        }
+        let status = j.status_mut();
+        if status.jenkins_build_id == number {
+            return Ok(false);
+        }
+        status.jenkins_build_id = number.to_owned();
+        Ok(true)
+    })
+    .await;
+    if let Err(e) = res {
+        tracing::warn!(job = %name, "cannot record the build number: {e}");
+    }
+}
+
 fn job_timeouts(inner: &Inner, job: &ProwJob) -> (Duration, Duration) {
     let dc = job.spec.decoration_config.as_ref();
     let pending = dc
@@ -239,6 +258,7 @@ async fn follow(
                         }
                     }
                     Progress::Description(d) => set_description(inner, &name, &d).await,
+                    Progress::BuildNumber(n) => set_build_number(inner, &name, &n).await,
                 },
                 _ = cancel.cancelled(), if aborting.is_none() => {
                     aborting = Some(Outcome::aborted("Job aborted."));
@@ -267,6 +287,12 @@ async fn follow(
             }
         };
         drop(wait);
+        // A build number sent just before `wait` returned must still be recorded.
+        while let Ok(progress) = rx.try_recv() {
+            if let Progress::BuildNumber(n) = progress {
+                set_build_number(inner, &name, &n).await;
+            }
+        }
         match result {
             Ok(outcome) => return aborting.unwrap_or(outcome),
             Err(AgentError::NotFound(msg)) => {
