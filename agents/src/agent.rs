@@ -5,8 +5,8 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use bosun_proto::{ProwJob, ProwJobState};
 use bytes::Bytes;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use futures::Stream;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::mpsc;
 
 /// A stream of build-log bytes.

@@ -284,8 +284,12 @@ impl Artifacts {
         let json = |v: serde_json::Result<Vec<u8>>| Bytes::from(v.unwrap_or_default());
         self.put(job, "build-log.txt", build_log).await?;
         let started = started_for_job(job, &[], started_at);
-        self.put(job, "started.json", json(serde_json::to_vec_pretty(&started)))
-            .await?;
+        self.put(
+            job,
+            "started.json",
+            json(serde_json::to_vec_pretty(&started)),
+        )
+        .await?;
         let (passed, result) = match outcome.state {
             bosun_proto::ProwJobState::Success => (true, "SUCCESS"),
             bosun_proto::ProwJobState::Aborted => (false, "ABORTED"),
@@ -299,8 +303,12 @@ impl Artifacts {
             serde_json::Map::new(),
             finished_at,
         );
-        self.put(job, "finished.json", json(serde_json::to_vec_pretty(&finished)))
-            .await?;
+        self.put(
+            job,
+            "finished.json",
+            json(serde_json::to_vec_pretty(&finished)),
+        )
+        .await?;
         self.write_latest_build(job).await
     }
 }

@@ -10,6 +10,7 @@
 mod agent;
 pub mod artifacts;
 pub mod docker;
+pub mod jenkins;
 pub mod kubernetes;
 pub mod local;
 pub mod noop;

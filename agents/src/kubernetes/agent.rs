@@ -14,8 +14,8 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 
 use super::clusters::BuildClusters;
-use super::{classify, is_not_found, pod_log_stream};
 use super::decorate;
+use super::{classify, is_not_found, pod_log_stream};
 use crate::agent::{Agent, AgentError, LogStream, Outcome, Progress, ProgressSender, Started};
 
 /// How the kubernetes agent behaves (Prow's `plank` settings).
@@ -73,7 +73,6 @@ fn build_id(job: &ProwJob) -> &str {
         .map(|s| s.build_id.as_str())
         .unwrap_or("")
 }
-
 
 /// What one look at the pod tells us.
 #[derive(Debug, PartialEq, Eq)]

@@ -15,8 +15,8 @@ use kube::runtime::watcher::{self, Event};
 
 use super::pipelinerun::{PipelineRunError, prowjob_to_pipelinerun};
 use super::types::{
-    LABEL_PIPELINE_RUN, LABEL_PIPELINE_TASK, PipelineRun, REASON_CANCELLED,
-    SPEC_STATUS_CANCELLED, TaskRun, succeeded_condition,
+    LABEL_PIPELINE_RUN, LABEL_PIPELINE_TASK, PipelineRun, REASON_CANCELLED, SPEC_STATUS_CANCELLED,
+    TaskRun, succeeded_condition,
 };
 use crate::agent::{Agent, AgentError, LogStream, Outcome, Progress, ProgressSender, Started};
 use crate::artifacts::Artifacts;
@@ -80,13 +80,16 @@ pub fn judge(run: &PipelineRun) -> RunVerdict {
     let done = |o: Outcome| RunVerdict::Done(o.ended_at(status.completion_time.clone()));
     match condition.map(|c| c.status.as_str()) {
         Some("True") => {
-            let description = condition.and_then(text).unwrap_or_else(|| "succeeded".into());
-            done(Outcome::new(bosun_proto::ProwJobState::Success, description))
+            let description = condition
+                .and_then(text)
+                .unwrap_or_else(|| "succeeded".into());
+            done(Outcome::new(
+                bosun_proto::ProwJobState::Success,
+                description,
+            ))
         }
         Some("False") => {
-            let reason = condition
-                .and_then(|c| c.reason.clone())
-                .unwrap_or_default();
+            let reason = condition.and_then(|c| c.reason.clone()).unwrap_or_default();
             let message = condition
                 .and_then(|c| c.message.clone())
                 .unwrap_or_default();
@@ -103,7 +106,10 @@ pub fn judge(run: &PipelineRun) -> RunVerdict {
                 (true, false) => message,
                 (true, true) => "failed".into(),
             };
-            done(Outcome::new(bosun_proto::ProwJobState::Failure, description))
+            done(Outcome::new(
+                bosun_proto::ProwJobState::Failure,
+                description,
+            ))
         }
         _ => RunVerdict::Running {
             started: status.start_time.is_some(),
@@ -507,7 +513,13 @@ impl Agent for TektonAgent {
     }
 
     async fn logs(&self, job: &ProwJob, follow: bool) -> Result<LogStream, AgentError> {
-        if self.runs(job)?.get_opt(job.name()).await.map_err(|e| classify(e, "reading the PipelineRun"))?.is_none() {
+        if self
+            .runs(job)?
+            .get_opt(job.name())
+            .await
+            .map_err(|e| classify(e, "reading the PipelineRun"))?
+            .is_none()
+        {
             return Err(AgentError::NotFound(format!(
                 "PipelineRun {} not found",
                 job.name()
@@ -564,7 +576,8 @@ mod tests {
 
     #[test]
     fn succeeded_condition_maps_to_job_states() {
-        let RunVerdict::Done(ok) = judge(&run(cond("True", "Succeeded", "Tasks Completed: 2"))) else {
+        let RunVerdict::Done(ok) = judge(&run(cond("True", "Succeeded", "Tasks Completed: 2")))
+        else {
             panic!("done")
         };
         assert_eq!(ok.state, ProwJobState::Success);
@@ -577,7 +590,8 @@ mod tests {
             panic!("done")
         };
         assert_eq!(ok.description, "succeeded");
-        let RunVerdict::Done(failed) = judge(&run(cond("False", "Failed", "task unit failed"))) else {
+        let RunVerdict::Done(failed) = judge(&run(cond("False", "Failed", "task unit failed")))
+        else {
             panic!("done")
         };
         assert_eq!(failed.state, ProwJobState::Failure);
@@ -589,9 +603,11 @@ mod tests {
             (timeout.state, timeout.description.as_str()),
             (ProwJobState::Failure, "PipelineRunTimeout")
         );
-        let RunVerdict::Done(cancelled) =
-            judge(&run(cond("False", "Cancelled", "PipelineRun \"r\" was cancelled")))
-        else {
+        let RunVerdict::Done(cancelled) = judge(&run(cond(
+            "False",
+            "Cancelled",
+            "PipelineRun \"r\" was cancelled",
+        ))) else {
             panic!("done")
         };
         assert_eq!(cancelled.state, ProwJobState::Aborted);

@@ -381,12 +381,16 @@ mod tests {
         let err = prowjob_to_pipelinerun(&periodic, "d").expect_err("periodic");
         assert!(err.to_string().contains("periodic"), "{err}");
 
-        let mut unused = presubmit(json!({"pipelineSpec": {"tasks": [{"name": "t", "taskRef": {"name": "unit"}}]}}));
+        let mut unused = presubmit(
+            json!({"pipelineSpec": {"tasks": [{"name": "t", "taskRef": {"name": "unit"}}]}}),
+        );
         unused.spec.extra_refs = vec![Refs::default()];
         let err = prowjob_to_pipelinerun(&unused, "d").expect_err("unused extra ref");
         assert!(err.to_string().contains("extra_refs[0]"), "{err}");
 
-        let zero = presubmit(json!({"pipelineSpec": {"tasks": [{"taskRef": {"name": "PROW_EXTRA_GIT_REF_01"}}]}}));
+        let zero = presubmit(
+            json!({"pipelineSpec": {"tasks": [{"taskRef": {"name": "PROW_EXTRA_GIT_REF_01"}}]}}),
+        );
         let err = prowjob_to_pipelinerun(&zero, "d").expect_err("leading zero");
         assert!(err.to_string().contains("leading zeros"), "{err}");
 
@@ -416,7 +420,8 @@ mod tests {
             msg.contains("tekton_pipeline_run_spec.v1beta1") && msg.contains("serviceAccountName"),
             "{msg}"
         );
-        let missing = job(json!({"type": "periodic", "job": "nightly", "agent": "tekton-pipeline"}));
+        let missing =
+            job(json!({"type": "periodic", "job": "nightly", "agent": "tekton-pipeline"}));
         assert!(matches!(
             prowjob_to_pipelinerun(&missing, "d"),
             Err(PipelineRunError::MissingSpec)

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Affinity, CSIVolumeSource, ConfigMapVolumeSource, EmptyDirVolumeSource, EnvVar, HostAlias,
-    LocalObjectReference, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource,
-    PodDNSConfig, PodSecurityContext, ProjectedVolumeSource, ResourceRequirements,
-    SecretVolumeSource, Toleration, TopologySpreadConstraint, Volume,
+    LocalObjectReference, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, PodDNSConfig,
+    PodSecurityContext, ProjectedVolumeSource, ResourceRequirements, SecretVolumeSource,
+    Toleration, TopologySpreadConstraint, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
