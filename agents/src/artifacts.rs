@@ -280,7 +280,7 @@ impl Artifacts {
         started_at: i64,
         finished_at: i64,
     ) -> Result<(), ArtifactsError> {
-        use crate::podutils::metadata::{finished_for, started_for_job};
+        use crate::podutils::metadata::{finished_for, passed_and_result, started_for_job};
         let json = |v: serde_json::Result<Vec<u8>>| Bytes::from(v.unwrap_or_default());
         self.put(job, "build-log.txt", build_log).await?;
         let started = started_for_job(job, &[], started_at);
@@ -290,11 +290,7 @@ impl Artifacts {
             json(serde_json::to_vec_pretty(&started)),
         )
         .await?;
-        let (passed, result) = match outcome.state {
-            bosun_proto::ProwJobState::Success => (true, "SUCCESS"),
-            bosun_proto::ProwJobState::Aborted => (false, "ABORTED"),
-            _ => (false, "FAILURE"),
-        };
+        let (passed, result) = passed_and_result(outcome.state);
         let finished = finished_for(
             job.spec.refs.as_ref(),
             &job.spec.extra_refs,

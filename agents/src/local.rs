@@ -584,11 +584,7 @@ pub(crate) async fn upload_run(
             _ => None,
         })
         .unwrap_or_default();
-    let (passed, result) = match outcome.state {
-        bosun_proto::ProwJobState::Success => (true, "SUCCESS"),
-        bosun_proto::ProwJobState::Aborted => (false, "ABORTED"),
-        _ => (false, "FAILURE"),
-    };
+    let (passed, result) = crate::podutils::metadata::passed_and_result(outcome.state);
     let finished = finished_for(
         job.spec.refs.as_ref(),
         &job.spec.extra_refs,

@@ -10,9 +10,8 @@ use std::process::Command;
 use bosun_conformance::test_servers::Canned;
 use bosun_conformance::test_servers::jenkins::{Auth, Behaviour, JenkinsOptions, JenkinsServer};
 use bosun_proto::ProwJobState;
-use bosun_proto::api::{AbortRequest, LogsRequest};
+use bosun_proto::api::AbortRequest;
 use common::*;
-use futures::StreamExt;
 use serde_json::json;
 
 const JOB: &str = "ci/widget-unit";
@@ -76,36 +75,6 @@ fn jenkins_job(job: &str, pull: i64) -> String {
     .to_string()
 }
 
-/// Waits (via Watch) until the job satisfies `pred`.
-async fn wait_for(
-    c: &mut bosun_proto::api::job_gateway_client::JobGatewayClient<tonic::transport::Channel>,
-    name: &str,
-    what: &str,
-    pred: impl Fn(&bosun_proto::ProwJob) -> bool,
-) -> bosun_proto::ProwJob {
-    let fut = async {
-        let mut stream = c
-            .watch(bosun_proto::api::WatchRequest {
-                from_revision: 0,
-                name: name.into(),
-                job: String::new(),
-            })
-            .await
-            .expect("watch")
-            .into_inner();
-        while let Some(ev) = stream.next().await {
-            let job = decode(&ev.expect("event").job.expect("job"));
-            if pred(&job) {
-                return job;
-            }
-        }
-        panic!("watch ended before {name}: {what}");
-    };
-    tokio::time::timeout(DEADLINE, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{name}: no {what} within {DEADLINE:?}"))
-}
-
 async fn queued(env: &Env, name: &str) -> u64 {
     env.jenkins.wait_queued(JOB, name, DEADLINE).await
 }
@@ -142,23 +111,7 @@ async fn builds_succeed_fail_and_stream_their_console() {
     .await;
     assert_eq!(running.state(), ProwJobState::Pending);
     env.jenkins.append_console(JOB, n, "+ go test ./...\n");
-    let mut logs = c
-        .logs(LogsRequest {
-            name: name.clone(),
-            follow: true,
-        })
-        .await
-        .expect("logs")
-        .into_inner();
-    let mut seen = String::new();
-    tokio::time::timeout(DEADLINE, async {
-        while !seen.contains("go test") {
-            let chunk = logs.next().await.expect("more").expect("chunk");
-            seen.push_str(&String::from_utf8_lossy(&chunk.data));
-        }
-    })
-    .await
-    .expect("console in time");
+    follow_logs_until(&mut c, &name, "go test").await;
     env.jenkins.append_console(JOB, n, "ok widget 0.2s\n");
     env.jenkins.finish_build(JOB, n, "SUCCESS");
     let done = wait_complete(&mut c, &name).await;
@@ -166,18 +119,7 @@ async fn builds_succeed_fail_and_stream_their_console() {
     let status = done.status.expect("status");
     assert_eq!(status.description, "Jenkins job succeeded.");
     assert_eq!(status.jenkins_build_id, n.to_string());
-    let mut stored = c
-        .logs(LogsRequest {
-            name: name.clone(),
-            follow: false,
-        })
-        .await
-        .expect("logs")
-        .into_inner();
-    let mut text = String::new();
-    while let Some(chunk) = stored.next().await {
-        text.push_str(&String::from_utf8_lossy(&chunk.expect("chunk").data));
-    }
+    let text = read_logs(&mut c, &name).await;
     assert!(text.contains("ok widget 0.2s\nFinished: SUCCESS"), "{text}");
 
     let failing = submit(&mut c, jenkins_job(JOB, 2)).await;

@@ -10,29 +10,11 @@ use std::collections::HashMap;
 use bosun_conformance::kube_api::{Gvr, KubeApiServer, Verb};
 use bosun_conformance::tekton::{TektonController, validate_pipelinerun_v1};
 use bosun_proto::ProwJobState;
-use bosun_proto::api::{AbortRequest, LogsRequest, Pull, Refs, TriggerRequest};
+use bosun_proto::api::{AbortRequest, Pull, Refs, TriggerRequest};
 use common::*;
-use futures::StreamExt;
 use serde_json::json;
 
 const NS: &str = "test-pods";
-
-struct Clusters {
-    a: KubeApiServer,
-    b: KubeApiServer,
-    dir: tempfile::TempDir,
-}
-
-async fn clusters() -> Clusters {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let a = KubeApiServer::start().await.expect("cluster a");
-    let b = KubeApiServer::start().await.expect("cluster b");
-    a.write_kubeconfig(&dir.path().join("a.yaml"), "a")
-        .expect("kubeconfig a");
-    b.write_kubeconfig(&dir.path().join("b.yaml"), "b")
-        .expect("kubeconfig b");
-    Clusters { a, b, dir }
-}
 
 /// Prow config: `pod_namespace`, plank timeouts (`extra_plank`), and a presubmit of
 /// acme/widget that runs a Tekton pipeline on cluster `b`.
@@ -163,7 +145,7 @@ async fn trigger_pr(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pr_presubmit_becomes_a_valid_pipelinerun_on_its_cluster_and_its_outcome_reaches_the_job()
 {
-    let cl = clusters().await;
+    let cl = two_clusters().await;
     let gw = start_gateway(&cl, "");
     let mut c = gw.client().await;
 
@@ -217,23 +199,7 @@ async fn a_pr_presubmit_becomes_a_valid_pipelinerun_on_its_cluster_and_its_outco
         .run_task(&name, "prow-implicit-git-ref", &["clone"])
         .expect("clone task");
     tekton.log(&clone, "clone", "Cloned acme/widget at d4e5f6\n");
-    let mut logs = c
-        .logs(LogsRequest {
-            name: name.clone(),
-            follow: true,
-        })
-        .await
-        .expect("logs")
-        .into_inner();
-    let mut seen = String::new();
-    tokio::time::timeout(DEADLINE, async {
-        while !seen.contains("Cloned acme/widget") {
-            let chunk = logs.next().await.expect("more").expect("chunk");
-            seen.push_str(&String::from_utf8_lossy(&chunk.data));
-        }
-    })
-    .await
-    .expect("log in time");
+    follow_logs_until(&mut c, &name, "Cloned acme/widget").await;
     tekton.end_task(&clone, "Succeeded").expect("end");
     let unit = tekton
         .run_task(&name, "unit", &["test"])
@@ -263,18 +229,7 @@ async fn a_pr_presubmit_becomes_a_valid_pipelinerun_on_its_cluster_and_its_outco
         "completionTime copied from the PipelineRun"
     );
     // After the end, the log comes from storage and has every step.
-    let mut stored = c
-        .logs(LogsRequest {
-            name: name.clone(),
-            follow: false,
-        })
-        .await
-        .expect("logs")
-        .into_inner();
-    let mut text = String::new();
-    while let Some(chunk) = stored.next().await {
-        text.push_str(&String::from_utf8_lossy(&chunk.expect("chunk").data));
-    }
+    let text = read_logs(&mut c, &name).await;
     assert!(
         text.contains("Cloned acme/widget")
             && text.contains("unit / test")
@@ -314,7 +269,7 @@ async fn a_pr_presubmit_becomes_a_valid_pipelinerun_on_its_cluster_and_its_outco
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_cancels_the_pipelinerun_and_ends_once_tekton_confirms() {
-    let cl = clusters().await;
+    let cl = two_clusters().await;
     let gw = start_gateway(&cl, "");
     let mut c = gw.client().await;
     let tekton = TektonController::new(&cl.a, NS);
@@ -344,7 +299,7 @@ async fn abort_cancels_the_pipelinerun_and_ends_once_tekton_confirms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plank_timeouts_cancel_the_pipelinerun() {
-    let cl = clusters().await;
+    let cl = two_clusters().await;
     let gw = start_gateway(
         &cl,
         "  pod_pending_timeout: 2s\n  pod_running_timeout: 3s\n",
@@ -384,7 +339,7 @@ async fn plank_timeouts_cancel_the_pipelinerun() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_gateway_reattaches_without_a_second_pipelinerun() {
-    let cl = clusters().await;
+    let cl = two_clusters().await;
     let mut gw = start_gateway(&cl, "");
     let mut c = gw.client().await;
     let name = submit(&mut c, tekton_job("tekton-restart", "a")).await;

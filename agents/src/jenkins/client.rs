@@ -18,27 +18,7 @@ use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-/// A secret string (token): never printed by `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps `value`.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use bosun_proto::secret::Secret;
 
 /// How requests authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]

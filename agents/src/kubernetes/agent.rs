@@ -7,15 +7,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bosun_proto::ProwJob;
 use bosun_proto::labels;
-use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
 
 use super::clusters::BuildClusters;
 use super::decorate;
-use super::{classify, is_not_found, pod_log_stream};
+use super::{JobWatch, Watched, classify, is_not_found, pod_log_stream};
 use crate::agent::{Agent, AgentError, LogStream, Outcome, Progress, ProgressSender, Started};
 
 /// How the kubernetes agent behaves (Prow's `plank` settings).
@@ -244,60 +241,39 @@ impl Agent for KubernetesAgent {
             .and_then(|d| d.pod_unscheduled_timeout)
             .map(|d| d.get())
             .unwrap_or(self.config.pod_unscheduled_timeout);
-        let selector = format!("{}={}", labels::ID, name);
-        let config = watcher::Config::default().labels(&selector);
-        let mut events = watcher::watcher(pods.clone(), config)
-            .default_backoff()
-            .boxed();
-        let mut seen = false;
+        let mut watch = JobWatch::new(pods.clone(), &name);
         let mut running_sent = false;
         let mut unscheduled_deadline: Option<tokio::time::Instant> = None;
         loop {
             let sleep_until = unscheduled_deadline
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
             let event = tokio::select! {
-                ev = events.try_next() => ev,
+                ev = watch.next() => ev,
                 _ = tokio::time::sleep_until(sleep_until) => {
                     let _ = pods.delete(&name, &DeleteParams::default()).await;
                     return Ok(Outcome::error("Pod scheduling timeout."));
                 }
             };
             let pod = match event {
-                Ok(Some(Event::Init)) => {
-                    seen = false;
-                    continue;
+                Some(Watched::Applied(pod)) => pod,
+                Some(Watched::Missing) => {
+                    return Err(AgentError::WorkloadLost(format!("pod {name} is missing")));
                 }
-                Ok(Some(Event::InitDone)) => {
-                    if !seen {
-                        return Err(AgentError::WorkloadLost(format!("pod {name} is missing")));
-                    }
-                    continue;
-                }
-                Ok(Some(Event::Apply(pod) | Event::InitApply(pod))) => {
-                    if pod.metadata.name.as_deref() != Some(name.as_str()) {
-                        continue;
-                    }
-                    seen = true;
-                    pod
-                }
-                Ok(Some(Event::Delete(pod))) => {
-                    if pod.metadata.name.as_deref() != Some(name.as_str()) {
-                        continue;
-                    }
+                Some(Watched::Deleted(pod)) => {
                     // A finished pod may be deleted by a cleaner; judge its last state.
                     return Ok(match judge(&pod, error_on_eviction) {
                         PodVerdict::Done(outcome) => outcome,
                         _ => Outcome::error("Pod got deleted unexpectedly"),
                     });
                 }
-                Ok(None) => return Err(AgentError::Unavailable("pod watch ended".into())),
-                Err(e) => {
+                Some(Watched::Unreachable(e)) => {
                     let _ = progress.send(Progress::Description(format!(
                         "Build cluster {:?} unreachable, retrying: {e}",
                         job.spec.cluster_alias()
                     )));
                     continue;
                 }
+                None => return Err(AgentError::Unavailable("pod watch ended".into())),
             };
             match judge(&pod, error_on_eviction) {
                 PodVerdict::Done(outcome) => return Ok(outcome),

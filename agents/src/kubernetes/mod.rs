@@ -11,9 +11,12 @@ pub mod decorate;
 pub use agent::{KubernetesAgent, KubernetesAgentConfig};
 pub use clusters::{BuildClusters, ClusterError, ClusterHealth};
 
-use futures::StreamExt;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, LogParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
 use crate::agent::{AgentError, LogStream};
@@ -58,4 +61,68 @@ pub(crate) async fn pod_log_stream(
     let stream = tokio_util::io::ReaderStream::new(reader.compat())
         .map(|r| r.map_err(|e| AgentError::Unavailable(format!("pod log: {e}"))));
     Ok(Box::pin(stream))
+}
+
+/// What a watch on a job's workload object says.
+#[derive(Debug)]
+pub(crate) enum Watched<K> {
+    /// The object as it is now.
+    Applied(K),
+    /// The object was deleted; its last state.
+    Deleted(K),
+    /// The object does not exist (not in the watch's initial list).
+    Missing,
+    /// The cluster did not answer; the watch retries with backoff.
+    Unreachable(String),
+}
+
+/// A kube-runtime watch on the object named after a job, selected by its `prow.k8s.io/id`
+/// label: the workload a job created, found again from the job alone after a restart.
+pub(crate) struct JobWatch<K: 'static> {
+    events: BoxStream<'static, Result<Event<K>, watcher::Error>>,
+    name: String,
+    seen: bool,
+}
+
+impl<K> JobWatch<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K::DynamicType: Default,
+{
+    /// Watches `api` for the object named `job_name`.
+    pub(crate) fn new(api: Api<K>, job_name: &str) -> Self {
+        let selector = format!("{}={}", bosun_proto::labels::ID, job_name);
+        let config = watcher::Config::default().labels(&selector);
+        Self {
+            events: watcher::watcher(api, config).default_backoff().boxed(),
+            name: job_name.to_owned(),
+            seen: false,
+        }
+    }
+
+    /// The next change; `None` when the watch ended.
+    pub(crate) async fn next(&mut self) -> Option<Watched<K>> {
+        loop {
+            let event = match self.events.try_next().await {
+                Ok(Some(event)) => event,
+                Ok(None) => return None,
+                Err(e) => return Some(Watched::Unreachable(e.to_string())),
+            };
+            match event {
+                Event::Init => self.seen = false,
+                Event::InitDone if !self.seen => return Some(Watched::Missing),
+                Event::InitDone => {}
+                Event::Apply(obj) | Event::InitApply(obj) if self.is_ours(&obj) => {
+                    self.seen = true;
+                    return Some(Watched::Applied(obj));
+                }
+                Event::Delete(obj) if self.is_ours(&obj) => return Some(Watched::Deleted(obj)),
+                Event::Apply(_) | Event::InitApply(_) | Event::Delete(_) => {}
+            }
+        }
+    }
+
+    fn is_ours(&self, obj: &K) -> bool {
+        obj.meta().name.as_deref() == Some(self.name.as_str())
+    }
 }

@@ -7,11 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bosun_proto::{ProwJob, labels};
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
 
 use super::pipelinerun::{PipelineRunError, prowjob_to_pipelinerun};
 use super::types::{
@@ -20,7 +18,7 @@ use super::types::{
 };
 use crate::agent::{Agent, AgentError, LogStream, Outcome, Progress, ProgressSender, Started};
 use crate::artifacts::Artifacts;
-use crate::kubernetes::{BuildClusters, classify, is_not_found, pod_log_stream};
+use crate::kubernetes::{BuildClusters, JobWatch, Watched, classify, is_not_found, pod_log_stream};
 
 /// How often a followed log looks for the next TaskRun or step (logs only; job state is
 /// followed with a watch).
@@ -428,40 +426,20 @@ impl Agent for TektonAgent {
     }
 
     async fn wait(&self, job: &ProwJob, progress: ProgressSender) -> Result<Outcome, AgentError> {
-        let runs = self.runs(job)?;
         let name = job.name().to_owned();
-        let selector = format!("{}={}", labels::ID, name);
-        let config = watcher::Config::default().labels(&selector);
-        let mut events = watcher::watcher(runs, config).default_backoff().boxed();
-        let mut seen = false;
+        let mut watch = JobWatch::new(self.runs(job)?, &name);
         let mut running_sent = false;
         let mut last_message: Option<String> = None;
         loop {
-            let run = match events.try_next().await {
-                Ok(Some(Event::Init)) => {
-                    seen = false;
-                    continue;
+            let run = match watch.next().await {
+                Some(Watched::Applied(run)) => run,
+                Some(Watched::Missing) => {
+                    return Err(AgentError::NotFound(format!(
+                        "PipelineRun {name} not found in namespace {}",
+                        self.namespace(job)
+                    )));
                 }
-                Ok(Some(Event::InitDone)) => {
-                    if !seen {
-                        return Err(AgentError::NotFound(format!(
-                            "PipelineRun {name} not found in namespace {}",
-                            self.namespace(job)
-                        )));
-                    }
-                    continue;
-                }
-                Ok(Some(Event::Apply(run) | Event::InitApply(run))) => {
-                    if run.metadata.name.as_deref() != Some(name.as_str()) {
-                        continue;
-                    }
-                    seen = true;
-                    run
-                }
-                Ok(Some(Event::Delete(run))) => {
-                    if run.metadata.name.as_deref() != Some(name.as_str()) {
-                        continue;
-                    }
+                Some(Watched::Deleted(run)) => {
                     if let RunVerdict::Done(outcome) = judge(&run) {
                         return Ok(outcome);
                     }
@@ -469,14 +447,14 @@ impl Agent for TektonAgent {
                         "PipelineRun {name} was deleted"
                     )));
                 }
-                Ok(None) => return Err(AgentError::Unavailable("PipelineRun watch ended".into())),
-                Err(e) => {
+                Some(Watched::Unreachable(e)) => {
                     let _ = progress.send(Progress::Description(format!(
                         "Build cluster {:?} unreachable, retrying: {e}",
                         job.spec.cluster_alias()
                     )));
                     continue;
                 }
+                None => return Err(AgentError::Unavailable("PipelineRun watch ended".into())),
             };
             match judge(&run) {
                 RunVerdict::Done(outcome) => {

@@ -280,32 +280,25 @@ impl State {
             "color": "notbuilt",
         });
         let params_text: String = e.params.iter().map(|(k, v)| format!("\n{k}={v}")).collect();
-        match &e.state {
+        let mut item = json!({
+            "actions": [Self::parameters_action(&e.params)],
+            "blocked": false,
+            "buildable": false,
+            "id": e.id,
+            "inQueueSince": e.since,
+            "params": params_text,
+            "stuck": false,
+            "task": task,
+            "url": format!("queue/item/{}/", e.id),
+        });
+        let extra = match &e.state {
             ItemState::Waiting => json!({
                 "_class": "hudson.model.Queue$WaitingItem",
-                "actions": [Self::parameters_action(&e.params)],
-                "blocked": false,
-                "buildable": false,
-                "id": e.id,
-                "inQueueSince": e.since,
-                "params": params_text,
-                "stuck": false,
-                "task": task,
-                "url": format!("queue/item/{}/", e.id),
                 "why": "In the quiet period. Expires in 4.9 sec",
                 "timestamp": e.since + 5000,
             }),
             ItemState::Left { build, cancelled } => json!({
                 "_class": "hudson.model.Queue$LeftItem",
-                "actions": [Self::parameters_action(&e.params)],
-                "blocked": false,
-                "buildable": false,
-                "id": e.id,
-                "inQueueSince": e.since,
-                "params": params_text,
-                "stuck": false,
-                "task": task,
-                "url": format!("queue/item/{}/", e.id),
                 "why": null,
                 "cancelled": cancelled,
                 "executable": build.map(|n| json!({
@@ -314,7 +307,11 @@ impl State {
                     "url": format!("{}{n}/", self.job_url(&e.job)),
                 })),
             }),
+        };
+        if let (Some(item), Value::Object(extra)) = (item.as_object_mut(), extra) {
+            item.extend(extra);
         }
+        item
     }
 
     /// Starts the build of a waiting item.

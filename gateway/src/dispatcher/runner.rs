@@ -177,39 +177,46 @@ async fn start(
 }
 
 async fn set_description(inner: &Inner, name: &str, description: &str) {
-    let res = modify(inner, name, |j| {
-        if j.is_complete() || j.state() == ProwJobState::Aborted {
-            return Ok(false);
-        }
-        let status = j.status_mut();
+    update_status(inner, name, "description", false, |status| {
         if status.description == description {
-            return Ok(false);
+            return false;
         }
         status.description = description.to_owned();
-        Ok(true)
+        true
     })
     .await;
-    if let Err(e) = res {
-        tracing::warn!(job = %name, "cannot update description: {e}");
-    }
 }
 
 /// Records the backend's build number (`status.jenkins_build_id`).
 async fn set_build_number(inner: &Inner, name: &str, number: &str) {
-    let res = modify(inner, name, |j| {
-        if j.is_complete() {
-            return Ok(false);
-        }
-        let status = j.status_mut();
+    update_status(inner, name, "build number", true, |status| {
         if status.jenkins_build_id == number {
-            return Ok(false);
+            return false;
         }
         status.jenkins_build_id = number.to_owned();
-        Ok(true)
+        true
+    })
+    .await;
+}
+
+/// Changes a status field of an unfinished job (`also_aborted`: also of one being aborted);
+/// `change` says whether it changed anything.
+async fn update_status(
+    inner: &Inner,
+    name: &str,
+    what: &str,
+    also_aborted: bool,
+    mut change: impl FnMut(&mut bosun_proto::ProwJobStatus) -> bool,
+) {
+    let res = modify(inner, name, |j| {
+        if j.is_complete() || (!also_aborted && j.state() == ProwJobState::Aborted) {
+            return Ok(false);
+        }
+        Ok(change(j.status_mut()))
     })
     .await;
     if let Err(e) = res {
-        tracing::warn!(job = %name, "cannot record the build number: {e}");
+        tracing::warn!(job = %name, "cannot update the {what}: {e}");
     }
 }
 
