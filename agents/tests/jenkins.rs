@@ -490,3 +490,42 @@ async fn outages_are_retried_and_refusals_are_errors() {
         .expect_err("unconfigured");
     assert!(err.to_string().contains("bosun.jenkins"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bearer_token_and_no_csrf_work_too() {
+    let jenkins = JenkinsServer::start(JenkinsOptions {
+        auth: Auth::Bearer("bearer-token-value".into()),
+        csrf: false,
+        jobs: vec!["solo".into()],
+    })
+    .await
+    .expect("jenkins");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("bearer");
+    std::fs::write(&token, "bearer-token-value\n").expect("write");
+    let settings = JenkinsSettings::from_bosun_value(Some(&json!({
+        "url": jenkins.url(), "bearer_token_file": token, "poll_interval": "20ms"
+    })))
+    .expect("settings")
+    .expect("present");
+    let agent =
+        std::sync::Arc::new(JenkinsAgent::from_settings(Some(&settings), None).expect("agent"));
+    let mut pj = jenkins_job("jk-bearer");
+    pj.spec.job = "solo".into();
+    agent.start(&pj).await.expect("start");
+    let id = jenkins.wait_queued("solo", "jk-bearer", DEADLINE).await;
+    let (wait, _rx) = spawn_wait(&agent, &pj);
+    let n = jenkins.start_build(id).expect("build");
+    jenkins.finish_build("solo", n, "SUCCESS");
+    assert_eq!(outcome(wait).await.state, ProwJobState::Success);
+    let requests = jenkins.server().requests();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("authorization") == Some("Bearer bearer-token-value"))
+    );
+    assert!(
+        requests.iter().all(|r| r.path != "/crumbIssuer/api/json"),
+        "no crumb without csrf_protect"
+    );
+}
