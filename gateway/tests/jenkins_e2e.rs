@@ -208,7 +208,7 @@ async fn aborts_cancel_queued_builds_and_stop_running_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plank_timeouts_cancel_queued_builds_and_stop_running_ones() {
     let env = env().await;
-    let gw = env.gateway("  pod_pending_timeout: 2s\n  pod_running_timeout: 2s\n");
+    let gw = env.gateway("  pod_pending_timeout: 4s\n  pod_running_timeout: 2s\n");
     let mut c = gw.client().await;
 
     // Queued too long: the pending timeout cancels the item, the job ends in error.

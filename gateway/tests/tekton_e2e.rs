@@ -302,7 +302,7 @@ async fn plank_timeouts_cancel_the_pipelinerun() {
     let cl = two_clusters().await;
     let gw = start_gateway(
         &cl,
-        "  pod_pending_timeout: 2s\n  pod_running_timeout: 3s\n",
+        "  pod_pending_timeout: 4s\n  pod_running_timeout: 2s\n",
     );
     let mut c = gw.client().await;
     let tekton = TektonController::new(&cl.a, NS);
