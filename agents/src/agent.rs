@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use bosun_proto::{ProwJob, ProwJobState};
 use bytes::Bytes;
 use futures::Stream;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::mpsc;
 
 /// A stream of build-log bytes.
@@ -57,6 +58,9 @@ pub enum Progress {
     Running,
     /// A new human-readable description for `status.description`.
     Description(String),
+    /// The backend's own number for the run (Jenkins' build number); goes to
+    /// `status.jenkins_build_id`, and lets `wait` find the run again after a restart.
+    BuildNumber(String),
 }
 
 /// Sender for [`Progress`] updates.
@@ -69,36 +73,40 @@ pub struct Outcome {
     pub state: ProwJobState,
     /// Description for `status.description`, e.g. `Job succeeded.`.
     pub description: String,
+    /// When the workload ended, if the backend says (a PipelineRun's `completionTime`); the
+    /// job's `completionTime`. `None`: the time the dispatcher learns of the end.
+    pub completed_at: Option<Time>,
 }
 
 impl Outcome {
+    /// An outcome with this state and description.
+    pub fn new(state: ProwJobState, description: impl Into<String>) -> Self {
+        Self {
+            state,
+            description: description.into(),
+            completed_at: None,
+        }
+    }
+    /// The same outcome, ended at `time`.
+    pub fn ended_at(mut self, time: Option<Time>) -> Self {
+        self.completed_at = time;
+        self
+    }
     /// `success` / `Job succeeded.`
     pub fn success() -> Self {
-        Self {
-            state: ProwJobState::Success,
-            description: "Job succeeded.".into(),
-        }
+        Self::new(ProwJobState::Success, "Job succeeded.")
     }
     /// `failure` / `Job failed.`
     pub fn failure() -> Self {
-        Self {
-            state: ProwJobState::Failure,
-            description: "Job failed.".into(),
-        }
+        Self::new(ProwJobState::Failure, "Job failed.")
     }
     /// `error` with a description.
     pub fn error(description: impl Into<String>) -> Self {
-        Self {
-            state: ProwJobState::Error,
-            description: description.into(),
-        }
+        Self::new(ProwJobState::Error, description)
     }
     /// `aborted` with a description.
     pub fn aborted(description: impl Into<String>) -> Self {
-        Self {
-            state: ProwJobState::Aborted,
-            description: description.into(),
-        }
+        Self::new(ProwJobState::Aborted, description)
     }
 }
 

@@ -268,6 +268,47 @@ impl Artifacts {
     }
 }
 
+impl Artifacts {
+    /// Stores what a remote backend (Tekton, Jenkins) leaves of a finished run, in Prow's
+    /// layout: `build-log.txt`, `started.json` (`started_at`, epoch seconds), `finished.json`
+    /// (`finished_at`) and the `latest-build.txt` markers.
+    pub async fn put_remote_run(
+        &self,
+        job: &ProwJob,
+        build_log: Bytes,
+        outcome: &crate::Outcome,
+        started_at: i64,
+        finished_at: i64,
+    ) -> Result<(), ArtifactsError> {
+        use crate::podutils::metadata::{finished_for, passed_and_result, started_for_job};
+        let json = |v: serde_json::Result<Vec<u8>>| Bytes::from(v.unwrap_or_default());
+        self.put(job, "build-log.txt", build_log).await?;
+        let started = started_for_job(job, &[], started_at);
+        self.put(
+            job,
+            "started.json",
+            json(serde_json::to_vec_pretty(&started)),
+        )
+        .await?;
+        let (passed, result) = passed_and_result(outcome.state);
+        let finished = finished_for(
+            job.spec.refs.as_ref(),
+            &job.spec.extra_refs,
+            passed,
+            result,
+            serde_json::Map::new(),
+            finished_at,
+        );
+        self.put(
+            job,
+            "finished.json",
+            json(serde_json::to_vec_pretty(&finished)),
+        )
+        .await?;
+        self.write_latest_build(job).await
+    }
+}
+
 /// Files under `root` as (`a/b/c` relative name, absolute path); missing root → empty.
 fn list_files(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();

@@ -514,27 +514,27 @@ pub(crate) fn decide_outcome(files: &JobFiles) -> (Option<Outcome>, Option<Vec<R
         Err(e) => Outcome::error(format!("reading the exit code marker: {e}")),
         Ok(Some(entrypoint::ABORTED_CODE)) => Outcome::aborted("Job aborted."),
         Ok(None) if abort_requested => Outcome::aborted("Job aborted."),
-        _ if clone_failure.is_some() => Outcome {
-            state: bosun_proto::ProwJobState::Failure,
-            description: format!("Cloning refs failed: {}", clone_failure.unwrap_or_default()),
-        },
+        _ if clone_failure.is_some() => Outcome::new(
+            bosun_proto::ProwJobState::Failure,
+            format!("Cloning refs failed: {}", clone_failure.unwrap_or_default()),
+        ),
         Ok(Some(0)) => Outcome::success(),
         Ok(Some(entrypoint::INTERNAL_ERROR_CODE)) if termination == Some(Termination::TimedOut) => {
-            Outcome {
-                state: bosun_proto::ProwJobState::Failure,
-                description: format!(
+            Outcome::new(
+                bosun_proto::ProwJobState::Failure,
+                format!(
                     "Job timed out after {}.",
                     fmt_duration(result.as_ref().map(|r| r.timeout).unwrap_or_default())
                 ),
-            }
+            )
         }
         Ok(Some(entrypoint::INTERNAL_ERROR_CODE))
             if termination == Some(Termination::StartFailed) =>
         {
-            Outcome {
-                state: bosun_proto::ProwJobState::Failure,
-                description: "Job failed: the test process could not be started.".into(),
-            }
+            Outcome::new(
+                bosun_proto::ProwJobState::Failure,
+                "Job failed: the test process could not be started.",
+            )
         }
         Ok(Some(_)) => Outcome::failure(),
         Ok(None) => return (None, records),
@@ -584,11 +584,7 @@ pub(crate) async fn upload_run(
             _ => None,
         })
         .unwrap_or_default();
-    let (passed, result) = match outcome.state {
-        bosun_proto::ProwJobState::Success => (true, "SUCCESS"),
-        bosun_proto::ProwJobState::Aborted => (false, "ABORTED"),
-        _ => (false, "FAILURE"),
-    };
+    let (passed, result) = crate::podutils::metadata::passed_and_result(outcome.state);
     let finished = finished_for(
         job.spec.refs.as_ref(),
         &job.spec.extra_refs,

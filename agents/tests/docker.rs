@@ -551,10 +551,7 @@ async fn oom_killed_container_is_an_error() {
     let (outcome, _) = run_to_end(&agent, &job).await;
     assert_eq!(
         outcome,
-        Outcome {
-            state: ProwJobState::Error,
-            description: "Job container was OOM killed by the docker engine.".into()
-        }
+        Outcome::error("Job container was OOM killed by the docker engine.")
     );
     assert_eq!(leftovers(&name).await, (0, 0));
 }

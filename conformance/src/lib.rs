@@ -3,6 +3,7 @@
 //! `../shared/conformance` (never copied into this repository).
 
 pub mod kube_api;
+pub mod tekton;
 pub mod test_servers;
 
 use std::path::PathBuf;

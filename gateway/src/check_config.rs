@@ -32,9 +32,22 @@ pub fn check_config(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             for w in loaded.warnings() {
                 eprintln!("warning: {w}");
             }
-            if let Err(e) = bosun_reporters::ReporterSettings::from_bosun(&loaded.prow().bosun) {
-                eprintln!("error: {}: {e}", config_path.display());
-                eprintln!("1 problem found");
+            let bosun = &loaded.prow().bosun;
+            let mut problems = Vec::new();
+            if let Err(e) = bosun_reporters::ReporterSettings::from_bosun(bosun) {
+                problems.push(e.to_string());
+            }
+            if let Err(e) =
+                bosun_agents::jenkins::JenkinsSettings::from_bosun_value(bosun.jenkins.as_ref())
+            {
+                problems.push(e.to_string());
+            }
+            if !problems.is_empty() {
+                for p in &problems {
+                    eprintln!("error: {}: {p}", config_path.display());
+                }
+                let n = problems.len();
+                eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
                 return Ok(ExitCode::from(1));
             }
             println!(

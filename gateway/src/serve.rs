@@ -8,8 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use bosun_agents::AgentRegistry;
 use bosun_agents::artifacts::Artifacts;
+use bosun_agents::jenkins::{JenkinsAgent, JenkinsSettings};
 use bosun_agents::kubernetes::{BuildClusters, KubernetesAgent, KubernetesAgentConfig};
 use bosun_agents::local::{LocalAgent, LocalAgentConfig};
+use bosun_agents::tekton::{TektonAgent, TektonAgentConfig};
 use bosun_gateway_store::{JobStore, SqliteJobStore};
 use bosun_proto::api::job_gateway_server::JobGatewayServer;
 use tokio::net::TcpListener;
@@ -200,10 +202,26 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
         ],
         artifacts.clone(),
     ))));
+    agents.register(Arc::new(TektonAgent::new(
+        clusters.clone(),
+        TektonAgentConfig {
+            pod_namespace: kube_config.pod_namespace.clone(),
+            artifacts: Some(artifacts.clone()),
+        },
+    )));
     agents.register(Arc::new(KubernetesAgent::new(
         clusters.clone(),
         kube_config,
     )));
+    // Always registered: without bosun.jenkins, jenkins jobs end in error saying so.
+    let jenkins = match &loaded {
+        Some(l) => JenkinsSettings::from_bosun_value(l.prow().bosun.jenkins.as_ref())?,
+        None => None,
+    };
+    agents.register(Arc::new(
+        JenkinsAgent::from_settings(jenkins.as_ref(), Some(artifacts.clone()))
+            .context("configuring the jenkins agent")?,
+    ));
     // Always registered: the engine is only contacted when a docker job starts, so a Docker
     // that is down makes those jobs wait (retried with backoff, reason in the description).
     agents.register(Arc::new(bosun_agents::docker::DockerAgent::new(

@@ -10,23 +10,6 @@ use common::*;
 use futures::StreamExt;
 use serde_json::json;
 
-struct Clusters {
-    a: KubeApiServer,
-    b: KubeApiServer,
-    dir: tempfile::TempDir,
-}
-
-async fn clusters() -> Clusters {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let a = KubeApiServer::start().await.expect("cluster a");
-    let b = KubeApiServer::start().await.expect("cluster b");
-    a.write_kubeconfig(&dir.path().join("a.yaml"), "a")
-        .expect("kubeconfig a");
-    b.write_kubeconfig(&dir.path().join("b.yaml"), "b")
-        .expect("kubeconfig b");
-    Clusters { a, b, dir }
-}
-
 fn start_gateway(c: &Clusters, extra: &[&str]) -> Gateway {
     let a = c.dir.path().join("a.yaml").display().to_string();
     let b = c.dir.path().join("b.yaml").display().to_string();
@@ -74,7 +57,7 @@ fn build_label(pod: &serde_json::Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_run_on_the_cluster_the_job_names() {
-    let cl = clusters().await;
+    let cl = two_clusters().await;
     let gw = start_gateway(&cl, &[]);
     let mut c = gw.client().await;
 
@@ -131,7 +114,7 @@ async fn pods_run_on_the_cluster_the_job_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evicted_pods_are_revived_up_to_the_limit() {
-    let cl = clusters().await;
+    let cl = two_clusters().await;
     let config = cl.dir.path().join("config.yaml");
     std::fs::write(&config, "plank:\n  max_revivals: 1\n").expect("config");
     let gw = start_gateway(&cl, &["--config-path", &config.display().to_string()]);
@@ -183,7 +166,7 @@ async fn evicted_pods_are_revived_up_to_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oom_deleted_aborted_and_refused_pods_end_as_plank_says() {
-    let cl = clusters().await;
+    let cl = two_clusters().await;
     let gw = start_gateway(&cl, &[]);
     let mut c = gw.client().await;
 
@@ -253,7 +236,7 @@ async fn oom_deleted_aborted_and_refused_pods_end_as_plank_says() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_cluster_does_not_stall_the_other() {
-    let cl = clusters().await;
+    let cl = two_clusters().await;
     let gw = start_gateway(&cl, &["--http-addr", "127.0.0.1:0"]);
     let mut c = gw.client().await;
     cl.b.stop().await;
@@ -282,7 +265,7 @@ async fn an_unreachable_cluster_does_not_stall_the_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_gateway_reattaches_without_a_second_pod() {
-    let cl = clusters().await;
+    let cl = two_clusters().await;
     let mut gw = start_gateway(&cl, &[]);
     let mut c = gw.client().await;
     let name = submit(&mut c, kube_job("kube-restart", "a", json!({}))).await;
@@ -309,7 +292,7 @@ async fn a_restarted_gateway_reattaches_without_a_second_pod() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decorated_job_runs_as_prows_decorated_pod() {
-    let cl = clusters().await;
+    let cl = two_clusters().await;
     let gw = start_gateway(&cl, &[]);
     let mut c = gw.client().await;
     let name = submit(
@@ -350,7 +333,7 @@ async fn a_decorated_job_runs_as_prows_decorated_pod() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_never_scheduled_times_out() {
-    let cl = clusters().await;
+    let cl = two_clusters().await;
     let gw = start_gateway(&cl, &[]);
     let mut c = gw.client().await;
     let name = submit(

@@ -12,5 +12,6 @@ pub mod parse;
 pub mod paths;
 pub mod prowjob;
 pub mod schema;
+pub mod secret;
 
 pub use prowjob::{ProwJob, ProwJobSpec, ProwJobState, ProwJobStatus, ProwJobType, Pull, Refs};

@@ -2,7 +2,6 @@
 //! job URL prefixes) plus bosun-only [`ReporterSettings`] (secrets by file, base URLs).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,34 +17,7 @@ use crate::gerrit::{GerritAuth, GerritReporter};
 use crate::pubsub::{PubSubReporter, PubSubTarget, TokenSource};
 use crate::slack::{DEFAULT_SLACK_BASE_URL, SlackReporter, SlackTransport, StoreFailureHistory};
 
-/// A secret string (token, webhook URL): never printed by `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps `value`.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use bosun_proto::secret::Secret;
 
 /// bosun-only reporter settings (meant for the `bosun:` key of `config.yaml`). A reporter is
 /// enabled by its section being present.

@@ -7,15 +7,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bosun_proto::ProwJob;
 use bosun_proto::labels;
-use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, LogParams, PostParams};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
-use tokio_util::compat::FuturesAsyncReadCompatExt;
+use kube::api::{Api, DeleteParams, PostParams};
 
 use super::clusters::BuildClusters;
 use super::decorate;
+use super::{JobWatch, Watched, classify, is_not_found, pod_log_stream};
 use crate::agent::{Agent, AgentError, LogStream, Outcome, Progress, ProgressSender, Started};
 
 /// How the kubernetes agent behaves (Prow's `plank` settings).
@@ -62,17 +59,7 @@ impl KubernetesAgent {
     }
 
     fn pods(&self, job: &ProwJob) -> Result<Api<Pod>, AgentError> {
-        let alias = job.spec.cluster_alias();
-        let client = self.clusters.client(alias).ok_or_else(|| {
-            let known = self.clusters.aliases();
-            AgentError::InvalidJob(if known.is_empty() {
-                format!(
-                    "unknown cluster {alias:?}: this gateway has no build clusters (start it with --kubeconfig or --kubeconfig-dir)"
-                )
-            } else {
-                format!("unknown cluster {alias:?}; known clusters: {}", known.join(", "))
-            })
-        })?;
+        let client = self.clusters.client_for_job(job)?;
         Ok(Api::namespaced(client.clone(), self.namespace(job)))
     }
 }
@@ -82,23 +69,6 @@ fn build_id(job: &ProwJob) -> &str {
         .as_ref()
         .map(|s| s.build_id.as_str())
         .unwrap_or("")
-}
-
-/// Classifies a kube error: 4xx → the job cannot run, anything else → retry.
-fn classify(e: kube::Error, what: &str) -> AgentError {
-    match e {
-        kube::Error::Api(status) if (400..500).contains(&status.code) && status.code != 429 => {
-            AgentError::InvalidJob(format!("{what}: {}", status.message))
-        }
-        kube::Error::Api(status) => {
-            AgentError::Unavailable(format!("{what}: {} ({})", status.message, status.code))
-        }
-        other => AgentError::Unavailable(format!("{what}: {other}")),
-    }
-}
-
-fn is_not_found(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
 /// What one look at the pod tells us.
@@ -271,60 +241,39 @@ impl Agent for KubernetesAgent {
             .and_then(|d| d.pod_unscheduled_timeout)
             .map(|d| d.get())
             .unwrap_or(self.config.pod_unscheduled_timeout);
-        let selector = format!("{}={}", labels::ID, name);
-        let config = watcher::Config::default().labels(&selector);
-        let mut events = watcher::watcher(pods.clone(), config)
-            .default_backoff()
-            .boxed();
-        let mut seen = false;
+        let mut watch = JobWatch::new(pods.clone(), &name);
         let mut running_sent = false;
         let mut unscheduled_deadline: Option<tokio::time::Instant> = None;
         loop {
             let sleep_until = unscheduled_deadline
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
             let event = tokio::select! {
-                ev = events.try_next() => ev,
+                ev = watch.next() => ev,
                 _ = tokio::time::sleep_until(sleep_until) => {
                     let _ = pods.delete(&name, &DeleteParams::default()).await;
                     return Ok(Outcome::error("Pod scheduling timeout."));
                 }
             };
             let pod = match event {
-                Ok(Some(Event::Init)) => {
-                    seen = false;
-                    continue;
+                Some(Watched::Applied(pod)) => pod,
+                Some(Watched::Missing) => {
+                    return Err(AgentError::WorkloadLost(format!("pod {name} is missing")));
                 }
-                Ok(Some(Event::InitDone)) => {
-                    if !seen {
-                        return Err(AgentError::WorkloadLost(format!("pod {name} is missing")));
-                    }
-                    continue;
-                }
-                Ok(Some(Event::Apply(pod) | Event::InitApply(pod))) => {
-                    if pod.metadata.name.as_deref() != Some(name.as_str()) {
-                        continue;
-                    }
-                    seen = true;
-                    pod
-                }
-                Ok(Some(Event::Delete(pod))) => {
-                    if pod.metadata.name.as_deref() != Some(name.as_str()) {
-                        continue;
-                    }
+                Some(Watched::Deleted(pod)) => {
                     // A finished pod may be deleted by a cleaner; judge its last state.
                     return Ok(match judge(&pod, error_on_eviction) {
                         PodVerdict::Done(outcome) => outcome,
                         _ => Outcome::error("Pod got deleted unexpectedly"),
                     });
                 }
-                Ok(None) => return Err(AgentError::Unavailable("pod watch ended".into())),
-                Err(e) => {
+                Some(Watched::Unreachable(e)) => {
                     let _ = progress.send(Progress::Description(format!(
                         "Build cluster {:?} unreachable, retrying: {e}",
                         job.spec.cluster_alias()
                     )));
                     continue;
                 }
+                None => return Err(AgentError::Unavailable("pod watch ended".into())),
             };
             match judge(&pod, error_on_eviction) {
                 PodVerdict::Done(outcome) => return Ok(outcome),
@@ -380,18 +329,7 @@ impl Agent for KubernetesAgent {
                 classify(e, "reading the pod")
             }
         })?;
-        let params = LogParams {
-            container: test_container(&pod),
-            follow,
-            ..Default::default()
-        };
-        let reader = pods
-            .log_stream(job.name(), &params)
-            .await
-            .map_err(|e| classify(e, "reading the pod log"))?;
-        let stream = tokio_util::io::ReaderStream::new(reader.compat())
-            .map(|r| r.map_err(|e| AgentError::Unavailable(format!("pod log: {e}"))));
-        Ok(Box::pin(stream))
+        pod_log_stream(&pods, job.name(), test_container(&pod), follow).await
     }
 
     async fn cleanup(&self, job: &ProwJob) -> Result<(), AgentError> {

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use bosun_proto::ProwJob;
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::agent::AgentError;
 
 /// Why the build clusters could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +166,23 @@ impl BuildClusters {
     /// The client for an alias.
     pub fn client(&self, alias: &str) -> Option<&Client> {
         self.clients.get(alias)
+    }
+
+    /// The client for a job's `spec.cluster` (empty means `default`). An unknown alias is
+    /// [`AgentError::InvalidJob`] naming the clusters that exist: like plank, and unlike Prow's
+    /// Tekton controller, a job never silently falls back to another cluster.
+    pub fn client_for_job(&self, job: &ProwJob) -> Result<&Client, AgentError> {
+        let alias = job.spec.cluster_alias();
+        self.client(alias).ok_or_else(|| {
+            let known = self.aliases();
+            AgentError::InvalidJob(if known.is_empty() {
+                format!(
+                    "unknown cluster {alias:?}: this gateway has no build clusters (start it with --kubeconfig or --kubeconfig-dir)"
+                )
+            } else {
+                format!("unknown cluster {alias:?}; known clusters: {}", known.join(", "))
+            })
+        })
     }
 
     /// Whether there are no clusters.

@@ -117,6 +117,15 @@ pub fn started_for_job(job: &ProwJob, records: &[Record], timestamp: i64) -> Sta
     )
 }
 
+/// `finished.json`'s `passed` and `result` for a job's final state.
+pub fn passed_and_result(state: bosun_proto::ProwJobState) -> (bool, &'static str) {
+    match state {
+        bosun_proto::ProwJobState::Success => (true, "SUCCESS"),
+        bosun_proto::ProwJobState::Aborted => (false, "ABORTED"),
+        _ => (false, "FAILURE"),
+    }
+}
+
 /// Builds `finished.json`.
 pub fn finished_for(
     refs: Option<&Refs>,

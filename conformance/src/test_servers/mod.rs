@@ -1,5 +1,5 @@
 //! Wire-level test servers for the reporters' sinks: Gerrit ([`gerrit`]), Slack ([`slack`]), Google Pub/Sub
-//! ([`pubsub`]) and GitHub commit statuses ([`github`]).
+//! ([`pubsub`]) and GitHub commit statuses ([`github`]), and for the jenkins agent ([`jenkins`]).
 //!
 //! Each listens on 127.0.0.1 (a free port), checks method, path, auth header and JSON body
 //! shape against the documented API, answers as the real service does (including its error
@@ -10,6 +10,7 @@
 pub mod gerrit;
 pub mod github;
 pub mod github_pulls;
+pub mod jenkins;
 pub mod pubsub;
 pub mod slack;
 

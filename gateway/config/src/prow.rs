@@ -144,6 +144,11 @@ pub struct BosunSettings {
     /// parses (and strictly checks) them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reporters: Option<serde_json::Value>,
+    /// The jenkins agent's settings, kept as written;
+    /// `bosun_agents::jenkins::JenkinsSettings::from_bosun_value` parses (and strictly checks)
+    /// them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jenkins: Option<serde_json::Value>,
 }
 
 /// `plank`.

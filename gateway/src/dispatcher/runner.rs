@@ -177,20 +177,46 @@ async fn start(
 }
 
 async fn set_description(inner: &Inner, name: &str, description: &str) {
-    let res = modify(inner, name, |j| {
-        if j.is_complete() || j.state() == ProwJobState::Aborted {
-            return Ok(false);
-        }
-        let status = j.status_mut();
+    update_status(inner, name, "description", false, |status| {
         if status.description == description {
-            return Ok(false);
+            return false;
         }
         status.description = description.to_owned();
-        Ok(true)
+        true
+    })
+    .await;
+}
+
+/// Records the backend's build number (`status.jenkins_build_id`).
+async fn set_build_number(inner: &Inner, name: &str, number: &str) {
+    update_status(inner, name, "build number", true, |status| {
+        if status.jenkins_build_id == number {
+            return false;
+        }
+        status.jenkins_build_id = number.to_owned();
+        true
+    })
+    .await;
+}
+
+/// Changes a status field of an unfinished job (`also_aborted`: also of one being aborted);
+/// `change` says whether it changed anything.
+async fn update_status(
+    inner: &Inner,
+    name: &str,
+    what: &str,
+    also_aborted: bool,
+    mut change: impl FnMut(&mut bosun_proto::ProwJobStatus) -> bool,
+) {
+    let res = modify(inner, name, |j| {
+        if j.is_complete() || (!also_aborted && j.state() == ProwJobState::Aborted) {
+            return Ok(false);
+        }
+        Ok(change(j.status_mut()))
     })
     .await;
     if let Err(e) = res {
-        tracing::warn!(job = %name, "cannot update description: {e}");
+        tracing::warn!(job = %name, "cannot update the {what}: {e}");
     }
 }
 
@@ -239,6 +265,7 @@ async fn follow(
                         }
                     }
                     Progress::Description(d) => set_description(inner, &name, &d).await,
+                    Progress::BuildNumber(n) => set_build_number(inner, &name, &n).await,
                 },
                 _ = cancel.cancelled(), if aborting.is_none() => {
                     aborting = Some(Outcome::aborted("Job aborted."));
@@ -267,6 +294,12 @@ async fn follow(
             }
         };
         drop(wait);
+        // A build number sent just before `wait` returned must still be recorded.
+        while let Ok(progress) = rx.try_recv() {
+            if let Progress::BuildNumber(n) = progress {
+                set_build_number(inner, &name, &n).await;
+            }
+        }
         match result {
             Ok(outcome) => return aborting.unwrap_or(outcome),
             Err(AgentError::NotFound(msg)) => {

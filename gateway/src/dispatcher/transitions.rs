@@ -140,7 +140,7 @@ pub(crate) async fn finish(inner: &Inner, name: &str, outcome: &Outcome) {
         } else if status.description.is_empty() {
             status.description = outcome.description.clone();
         }
-        status.completion_time = Some(now());
+        status.completion_time = Some(outcome.completed_at.clone().unwrap_or_else(now));
         Ok(true)
     })
     .await;

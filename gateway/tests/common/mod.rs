@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use bosun_proto::api::job_gateway_client::JobGatewayClient;
-use bosun_proto::api::{GetRequest, SubmitRequest, WatchRequest};
+use bosun_proto::api::{GetRequest, LogsRequest, SubmitRequest, WatchRequest};
 use bosun_proto::{ProwJob, ProwJobState};
 use futures::StreamExt;
 use tonic::transport::Channel;
@@ -142,37 +142,12 @@ pub async fn submit(c: &mut JobGatewayClient<Channel>, prowjob: String) -> Strin
     .name
 }
 
-/// Waits (via Watch) until the job is complete; returns it.
-pub async fn wait_complete(c: &mut JobGatewayClient<Channel>, name: &str) -> ProwJob {
-    let fut = async {
-        let mut stream = c
-            .watch(WatchRequest {
-                from_revision: 0,
-                name: name.into(),
-                job: String::new(),
-            })
-            .await
-            .expect("watch")
-            .into_inner();
-        while let Some(ev) = stream.next().await {
-            let ev = ev.expect("watch event");
-            let job = decode(&ev.job.expect("job"));
-            if job.is_complete() {
-                return job;
-            }
-        }
-        panic!("watch ended before {name} completed");
-    };
-    tokio::time::timeout(DEADLINE, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{name} did not complete within {DEADLINE:?}"))
-}
-
-/// Waits until the job reaches `state`.
-pub async fn wait_state(
+/// Waits (via Watch) until the job satisfies `pred` (`what` names it in the panic); returns it.
+pub async fn wait_for(
     c: &mut JobGatewayClient<Channel>,
     name: &str,
-    state: ProwJobState,
+    what: &str,
+    pred: impl Fn(&ProwJob) -> bool,
 ) -> ProwJob {
     let fut = async {
         let mut stream = c
@@ -185,16 +160,97 @@ pub async fn wait_state(
             .expect("watch")
             .into_inner();
         while let Some(ev) = stream.next().await {
-            let job = decode(&ev.expect("event").job.expect("job"));
-            if job.state() == state {
+            let job = decode(&ev.expect("watch event").job.expect("job"));
+            if pred(&job) {
                 return job;
             }
         }
-        panic!("watch ended before {name} reached {state}");
+        panic!("watch ended before {name}: {what}");
     };
     tokio::time::timeout(DEADLINE, fut)
         .await
-        .unwrap_or_else(|_| panic!("{name} did not reach {state} within {DEADLINE:?}"))
+        .unwrap_or_else(|_| panic!("{name}: no {what} within {DEADLINE:?}"))
+}
+
+/// Waits (via Watch) until the job is complete; returns it.
+pub async fn wait_complete(c: &mut JobGatewayClient<Channel>, name: &str) -> ProwJob {
+    wait_for(c, name, "completion", ProwJob::is_complete).await
+}
+
+/// Waits until the job reaches `state`.
+pub async fn wait_state(
+    c: &mut JobGatewayClient<Channel>,
+    name: &str,
+    state: ProwJobState,
+) -> ProwJob {
+    wait_for(c, name, &format!("state {state}"), |job| {
+        job.state() == state
+    })
+    .await
+}
+
+/// The job's whole build log as `Logs` (without follow) returns it.
+pub async fn read_logs(c: &mut JobGatewayClient<Channel>, name: &str) -> String {
+    let mut logs = c
+        .logs(LogsRequest {
+            name: name.into(),
+            follow: false,
+        })
+        .await
+        .expect("logs")
+        .into_inner();
+    let mut text = Vec::new();
+    while let Some(chunk) = logs.next().await {
+        text.extend(chunk.expect("chunk").data);
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// Follows the job's log until it contains `needle`; returns the stream (to read on) and
+/// the text so far.
+pub async fn follow_logs_until(
+    c: &mut JobGatewayClient<Channel>,
+    name: &str,
+    needle: &str,
+) -> (tonic::Streaming<bosun_proto::api::LogChunk>, String) {
+    let mut logs = c
+        .logs(LogsRequest {
+            name: name.into(),
+            follow: true,
+        })
+        .await
+        .expect("logs")
+        .into_inner();
+    let mut seen = String::new();
+    tokio::time::timeout(DEADLINE, async {
+        while !seen.contains(needle) {
+            let chunk = logs.next().await.expect("more log").expect("chunk");
+            seen.push_str(&String::from_utf8_lossy(&chunk.data));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{name}: {needle:?} not in the log within {DEADLINE:?}: {seen}"));
+    (logs, seen)
+}
+
+/// Two build clusters (Kubernetes test API servers) with kubeconfigs `a.yaml` / `b.yaml`
+/// (contexts `a` and `b`) in `dir`.
+pub struct Clusters {
+    pub a: bosun_conformance::kube_api::KubeApiServer,
+    pub b: bosun_conformance::kube_api::KubeApiServer,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn two_clusters() -> Clusters {
+    use bosun_conformance::kube_api::KubeApiServer;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = KubeApiServer::start().await.expect("cluster a");
+    let b = KubeApiServer::start().await.expect("cluster b");
+    a.write_kubeconfig(&dir.path().join("a.yaml"), "a")
+        .expect("kubeconfig a");
+    b.write_kubeconfig(&dir.path().join("b.yaml"), "b")
+        .expect("kubeconfig b");
+    Clusters { a, b, dir }
 }
 
 pub async fn get(c: &mut JobGatewayClient<Channel>, name: &str) -> ProwJob {
