@@ -9,6 +9,7 @@
 
 pub mod config_handle;
 pub mod filter;
+pub mod gerrit;
 
 use std::path::PathBuf;
 use std::sync::Arc;
