@@ -249,6 +249,21 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
         None => None,
     };
 
+    // Jobs that start by themselves (issue 6). The Gerrit adapter idles unless the config
+    // has `gerrit.org_repos_config`.
+    if loaded.is_some() {
+        let triggers = crate::triggers::TriggerContext {
+            store: store.clone(),
+            dispatcher: dispatcher.clone(),
+            config: crate::triggers::ConfigHandle::new(loaded.clone()),
+            supervisor: supervisor.clone(),
+            data_dir: data_dir.clone(),
+            namespace: namespace.clone(),
+            metrics: metrics.clone(),
+        };
+        crate::triggers::gerrit::spawn(triggers);
+    }
+
     let triggerer = Arc::new(Triggerer::new(loaded));
     let service = GatewayService::new(
         dispatcher.clone(),
