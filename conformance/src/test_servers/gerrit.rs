@@ -35,7 +35,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{Canned, RecordedRequest, TestServer, TestServerError, json_body};
-use crate::kube_api::http::percent_decode;
+use crate::kube_api::http::{self, percent_decode};
 
 /// The bot account's `_account_id` (the account of the configured user).
 pub const BOT_ACCOUNT_ID: i64 = 1_000_000;
@@ -257,9 +257,14 @@ impl State {
         self.changes.iter().position(|c| c.number == number)
     }
 
-    fn add_message(&mut self, index: usize, author: i64, text: String) {
+    /// A fresh timestamp and a fresh message/comment id.
+    fn stamp_and_id(&mut self) -> (DateTime<Utc>, String) {
         let date = self.tick();
-        let id = format!("{:016x}", self.next_id());
+        (date, format!("{:016x}", self.next_id()))
+    }
+
+    fn add_message(&mut self, index: usize, author: i64, text: String) {
+        let (date, id) = self.stamp_and_id();
         let change = &mut self.changes[index];
         let revision_number = change.current_number();
         change.messages.push(Message {
@@ -508,8 +513,7 @@ impl GerritServer {
             return false;
         };
         let author = state.account(author);
-        let updated = state.tick();
-        let id = format!("{:016x}", state.next_id());
+        let (updated, id) = state.stamp_and_id();
         let change = &mut state.changes[index];
         let ps = change.current_number();
         change.comments.push(Comment {
@@ -624,16 +628,7 @@ fn basic_ok(req: &RecordedRequest, user: &str, password: &str) -> bool {
 }
 
 fn query_pairs(req: &RecordedRequest) -> Vec<(String, String)> {
-    req.query
-        .as_deref()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
-        .collect()
+    http::query_pairs(req.query.as_deref().unwrap_or_default())
 }
 
 const KNOWN_OPTIONS: [&str; 10] = [
@@ -866,7 +861,10 @@ fn handle(req: &RecordedRequest, config: &Config, state: &mut State) -> Result<C
             get("get change")?;
             let opts = options(&query_pairs(req))?;
             match state.find(id) {
-                Some(i) => Ok(gerrit_json(200, change_json(state, &state.changes[i], &opts))),
+                Some(i) => Ok(gerrit_json(
+                    200,
+                    change_json(state, &state.changes[i], &opts),
+                )),
                 None => Ok(not_found(id)),
             }
         }
@@ -1016,8 +1014,9 @@ mod tests {
 
     #[test]
     fn queries_parse_prow_terms() {
-        let q = parse_query("(branch:main OR branch:dev) (-branch:old AND -branch:older) project:a/b")
-            .expect("parses");
+        let q =
+            parse_query("(branch:main OR branch:dev) (-branch:old AND -branch:older) project:a/b")
+                .expect("parses");
         assert_eq!(q.branches, ["main", "dev"]);
         assert_eq!(q.excluded_branches, ["old", "older"]);
         assert_eq!(q.projects, ["a/b"]);
