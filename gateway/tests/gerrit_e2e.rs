@@ -356,6 +356,20 @@ async fn a_new_patchset_triggers_presubmits_once_across_kill9() {
     );
     assert_eq!(triggered_messages(gerrit, &change).len(), 2);
 
+    // With credentials every call is authenticated: `/a/` paths, basic auth.
+    let requests = gerrit.server().requests();
+    assert!(
+        requests.iter().any(|r| r.path == "/a/changes/")
+            && requests.iter().any(|r| r.path == "/a/accounts/self")
+            && requests.iter().any(|r| r.path.ends_with("/comments")),
+        "the adapter queried, read comments and its account"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.path.starts_with("/a/") && r.header("authorization").is_some()),
+        "every request authenticated"
+    );
     assert_eq!(gerrit.server().violations(), Vec::<String>::new());
     let logs = format!("{first_logs}\n{second_logs}\n{}", gw.logs());
     assert!(!logs.contains(PASSWORD), "the password reached the log");
