@@ -6,8 +6,12 @@
 //! bench BOSUN_BINARY intake   [clients] [jobs]    durable gRPC submits/s, p50/p99
 //! bench BOSUN_BINARY echo     [clients] [calls]   no-op tonic unary RPCs/s (gRPC health Check)
 //! bench BOSUN_BINARY sqlite   [commits]           raw SQLite commits/s, WAL + synchronous=FULL
+//! bench BOSUN_BINARY intake-rate [rate] [jobs]    durable submit latency at a fixed rate (open loop)
 //! bench BOSUN_BINARY dispatch [rate] [jobs]       submit → agent start latency at a fixed rate
 //! bench BOSUN_BINARY memory   [jobs]              RSS idle and after N finished jobs; List p99
+//! bench -            config   [jobs]              load + validate N generated jobs; match PR events
+//! bench BOSUN_BINARY report   [jobs]              every state change of N jobs fanned out to the
+//!                                                 GitHub, Gerrit, Slack and Pub/Sub test servers
 //! ```
 
 use std::io::{BufRead, BufReader};
@@ -32,6 +36,10 @@ struct Server {
 
 impl Server {
     fn start(bin: &Path) -> anyhow::Result<Self> {
+        Self::start_with(bin, &[])
+    }
+
+    fn start_with(bin: &Path, extra: &[String]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let mut child = Command::new(bin)
             .args([
@@ -42,6 +50,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(dir.path().join("data"))
+            .args(extra)
             .env("BOSUN_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -161,6 +170,43 @@ async fn intake(bin: &Path, clients: usize, jobs: usize) -> anyhow::Result<()> {
         &mut samples,
     );
     println!("gateway RSS after intake: {} MiB", server.rss_kib()? / 1024);
+    Ok(())
+}
+
+/// Open loop: submits at a fixed `rate` over 16 connections, each submit's latency measured
+/// from its scheduled send time (so a stalled server shows up as latency, not as a lower rate).
+async fn intake_rate(bin: &Path, rate: f64, jobs: usize) -> anyhow::Result<()> {
+    let server = Server::start(bin)?;
+    let mut conns = Vec::new();
+    for _ in 0..16 {
+        let mut c = server.client().await?;
+        submit(&mut c).await?;
+        conns.push(c);
+    }
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = tokio::task::JoinSet::new();
+    let start = Instant::now();
+    for i in 0..jobs {
+        ticker.tick().await;
+        let scheduled = start + interval.mul_f64(i as f64);
+        let mut c = conns[i % conns.len()].clone();
+        tasks.spawn(async move {
+            submit(&mut c).await?;
+            anyhow::Ok(scheduled.elapsed())
+        });
+    }
+    let mut samples = Vec::with_capacity(jobs);
+    while let Some(done) = tasks.join_next().await {
+        samples.push(done??);
+    }
+    report(
+        &format!("intake at a fixed {rate:.0} submits/s (open loop)"),
+        samples.len(),
+        start.elapsed(),
+        &mut samples,
+    );
     Ok(())
 }
 
@@ -413,20 +459,274 @@ async fn memory(bin: &Path, jobs: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `jobs` noop presubmits, each reported by all four reporters (GitHub statuses, a Gerrit
+/// review per revision, Slack for every state, Pub/Sub for every state), submitted as fast as
+/// the gateway takes them. Measures reports delivered per second from the first submit to the
+/// last report, and counts duplicates (the same state of the same job reported twice).
+async fn report_fanout(bin: &Path, jobs: usize) -> anyhow::Result<()> {
+    use bosun_conformance::test_servers::gerrit::{Change, GerritServer};
+    use bosun_conformance::test_servers::github::GitHubServer;
+    use bosun_conformance::test_servers::pubsub::PubSubServer;
+    use bosun_conformance::test_servers::slack::SlackServer;
+    use std::collections::{BTreeMap, HashMap};
+
+    let revision = |i: usize| format!("{i:040x}");
+    let changes: BTreeMap<String, Change> = (0..jobs)
+        .map(|i| {
+            (
+                format!("widget~main~I{i:08x}"),
+                Change {
+                    status: "NEW".into(),
+                    revisions: vec![revision(i)],
+                },
+            )
+        })
+        .collect();
+    let github = GitHubServer::start("gh-bench").await?;
+    let slack = SlackServer::start(&["xoxb-bench"], &["#ci"]).await?;
+    let pubsub = PubSubServer::start(&["proj/results"], None).await?;
+    let gerrit = GerritServer::start("prow", "gerrit-bench", changes, &["Verified"]).await?;
+    let dir = tempfile::tempdir()?;
+    let secret = |name: &str, value: &str| -> anyhow::Result<String> {
+        let path = dir.path().join(name);
+        std::fs::write(&path, value)?;
+        Ok(path.display().to_string())
+    };
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "bosun:\n  reporters:\n\
+             \x20   github:\n      token_file: {}\n      base_url: {}\n\
+             \x20   slack:\n      token_file: {}\n      base_url: {}\n\
+             \x20   pubsub:\n      emulator_host: {}\n\
+             \x20   gerrit:\n      user: prow\n      password_file: {}\n",
+            secret("gh", "gh-bench")?,
+            github.url(),
+            secret("slack", "xoxb-bench")?,
+            slack.url(),
+            pubsub.host(),
+            secret("gerrit", "gerrit-bench")?,
+        ),
+    )?;
+    let server = Server::start_with(
+        bin,
+        &["--config-path".to_owned(), config.display().to_string()],
+    )?;
+    let gerrit_url = gerrit.url();
+    let job = |i: usize| {
+        serde_json::json!({
+            "apiVersion": "prow.k8s.io/v1",
+            "kind": "ProwJob",
+            "metadata": {
+                "labels": {
+                    "prow.k8s.io/gerrit-revision": revision(i),
+                    "prow.k8s.io/gerrit-patchset": "1",
+                    "prow.k8s.io/gerrit-report-label": "Verified",
+                },
+                "annotations": {
+                    "prow.k8s.io/gerrit-id": format!("widget~main~I{i:08x}"),
+                    "prow.k8s.io/gerrit-instance": gerrit_url,
+                    "prow.k8s.io/pubsub.project": "proj",
+                    "prow.k8s.io/pubsub.topic": "results",
+                    "prow.k8s.io/pubsub.runID": format!("run-{i}"),
+                }
+            },
+            "spec": {
+                "type": "presubmit", "job": format!("bench-{i}"), "context": format!("bench-{i}"),
+                "agent": "noop", "report": true,
+                "refs": {"org": gerrit_url, "repo": "widget", "base_ref": "main",
+                         "base_sha": "0".repeat(40),
+                         "pulls": [{"number": i + 1, "author": "bob", "sha": revision(i)}]},
+                "reporter_config": {"slack": {
+                    "channel": "#ci",
+                    "job_states_to_report": ["triggered", "pending", "success"],
+                    "report_template": "{{.Spec.Job}} {{.Status.State}}"
+                }}
+            }
+        })
+        .to_string()
+    };
+    let clients = 16;
+    let mut conns = Vec::new();
+    for _ in 0..clients {
+        conns.push(server.client().await?);
+    }
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (k, mut c) in conns.into_iter().enumerate() {
+        let bodies: Vec<String> = (k..jobs).step_by(clients).map(job).collect();
+        tasks.spawn(async move {
+            for prowjob in bodies {
+                c.submit(SubmitRequest {
+                    prowjob,
+                    idempotency_key: String::new(),
+                })
+                .await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let submitted = start.elapsed();
+    // Done when every job's final state reached every reporter.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let done_at = loop {
+        let finals = (
+            github
+                .statuses()
+                .iter()
+                .filter(|s| s.state == "success")
+                .count(),
+            gerrit.reviews().len(),
+            slack
+                .messages()
+                .iter()
+                .filter(|m| m.text.ends_with(" success"))
+                .count(),
+            pubsub
+                .messages()
+                .iter()
+                .filter(|m| {
+                    m.json
+                        .as_ref()
+                        .and_then(|j| j.get("status")?.as_str().map(|s| s == "success"))
+                        .unwrap_or(false)
+                })
+                .count(),
+        );
+        if finals.0 >= jobs && finals.1 >= jobs && finals.2 >= jobs && finals.3 >= jobs {
+            break start.elapsed();
+        }
+        if Instant::now() > deadline {
+            bail!("reports incomplete after 600 s: {finals:?} of {jobs}");
+        }
+        // Poll interval while the last reports land; bounded by the deadline above.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    fn dups<K: std::hash::Hash + Eq>(keys: impl Iterator<Item = K>) -> (usize, usize) {
+        let mut seen: HashMap<K, usize> = HashMap::new();
+        let mut n = 0;
+        for k in keys {
+            n += 1;
+            *seen.entry(k).or_default() += 1;
+        }
+        (n, seen.values().filter(|v| **v > 1).map(|v| v - 1).sum())
+    }
+    let gh = dups(github.statuses().into_iter().map(|s| (s.context, s.state)));
+    let gr = dups(gerrit.reviews().into_iter().map(|r| r.revision));
+    let sl = dups(slack.messages().into_iter().map(|m| m.text));
+    let ps = dups(pubsub.messages().into_iter().filter_map(|m| {
+        let j = m.json?;
+        Some((
+            j.get("runid")?.as_str()?.to_owned(),
+            j.get("status")?.as_str()?.to_owned(),
+        ))
+    }));
+    let total = gh.0 + gr.0 + sl.0 + ps.0;
+    println!(
+        "report fan-out: {jobs} jobs submitted in {:.2} s; {total} reports (github {}, gerrit {}, slack {}, pubsub {}) in {:.2} s = {:.0} reports/s; duplicates: github {}, gerrit {}, slack {}, pubsub {}",
+        submitted.as_secs_f64(),
+        gh.0,
+        gr.0,
+        sl.0,
+        ps.0,
+        done_at.as_secs_f64(),
+        total as f64 / done_at.as_secs_f64(),
+        gh.1,
+        gr.1,
+        sl.1,
+        ps.1,
+    );
+    Ok(())
+}
+
+#[path = "../config/tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+/// Loads a generated config of `jobs` jobs (best of five) and times matching pull request
+/// events against it: the trigger's `/test all` selection (branch and change filters) and a
+/// `/test NAME` comment (every job's trigger regex), each over the repository's presubmits.
+fn config(jobs: usize) -> anyhow::Result<()> {
+    use bosun_gateway::triggers::filter;
+    let dir = tempfile::tempdir()?;
+    let job_dir = dir.path().join("jobs");
+    std::fs::create_dir_all(&job_dir)?;
+    std::fs::write(dir.path().join("config.yaml"), support::CONFIG)?;
+    support::generate(&job_dir, jobs, 50);
+    let mut best = Duration::MAX;
+    let mut loaded = None;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let cfg = bosun_gateway_config::load(&dir.path().join("config.yaml"), Some(&job_dir))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        best = best.min(t.elapsed());
+        loaded = Some(cfg);
+    }
+    let loaded = loaded.context("loaded")?;
+    println!(
+        "config: load + validate {} jobs: best of 5 {:.1} ms",
+        loaded.jobs().job_count(),
+        best.as_secs_f64() * 1e3
+    );
+    // org1/repo8 has ~18 presubmits in the generated config.
+    let repo = "org1/repo8";
+    let presubmits = loaded.presubmits_for(repo);
+    let files: Vec<String> = (0..50).map(|i| format!("src/pkg{i}/file.go")).collect();
+    let name = presubmits
+        .first()
+        .map(|p| p.name.clone())
+        .unwrap_or_default();
+    let comment = format!("/test {name}");
+    for (what, body) in [
+        ("PR opened (/test all set)", "/test all"),
+        ("comment /test NAME", comment.as_str()),
+    ] {
+        let mut samples = Vec::new();
+        let mut selected = 0;
+        for _ in 0..10_000 {
+            let t = Instant::now();
+            let presubmits = loaded.presubmits_for(repo);
+            let mut contexts = || Ok::<_, std::convert::Infallible>(Default::default());
+            let f = filter::presubmit_filter(true, &mut contexts, body)
+                .unwrap_or_else(|never| match never {});
+            let run = filter::filter_presubmits(&f, &mut files.as_slice(), "main", presubmits)
+                .unwrap_or_else(|never| match never {});
+            selected = run.len();
+            samples.push(t.elapsed());
+        }
+        let (p50, p99, max) = percentiles(&mut samples);
+        println!(
+            "config: match {what} against {} presubmits of {repo} ({selected} selected): p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+            presubmits.len(),
+            p50.as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6,
+            max.as_secs_f64() * 1e6
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: bench BOSUN_BINARY (intake|echo|sqlite|dispatch|memory) [args]";
+    let usage = "usage: bench BOSUN_BINARY (intake|intake-rate|echo|sqlite|dispatch|memory|config|report) [args]";
     let bin = PathBuf::from(args.get(1).context(usage)?);
     let num = |i: usize, default: f64| -> f64 {
         args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default)
     };
     match args.get(2).map(String::as_str) {
         Some("intake") => intake(&bin, num(3, 64.0) as usize, num(4, 50_000.0) as usize).await,
+        Some("intake-rate") => intake_rate(&bin, num(3, 2_000.0), num(4, 20_000.0) as usize).await,
         Some("echo") => echo(num(3, 64.0) as usize, num(4, 200_000.0) as usize).await,
         Some("sqlite") => sqlite(num(3, 2_000.0) as usize),
         Some("dispatch") => dispatch(&bin, num(3, 100.0), num(4, 2_000.0) as usize).await,
         Some("memory") => memory(&bin, num(3, 100_000.0) as usize).await,
+        Some("config") => config(num(3, 5_000.0) as usize),
+        Some("report") => report_fanout(&bin, num(3, 3_334.0) as usize).await,
         _ => bail!(usage),
     }
 }

@@ -1,8 +1,9 @@
 //! Prometheus metrics, rendered by hand in the text exposition format.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bosun_proto::ProwJobState;
 
@@ -13,7 +14,29 @@ struct Counters {
     finished: [AtomicU64; 7],
     queued: AtomicU64,
     running: AtomicU64,
+    /// Labelled counters: (metric, rendered labels) → value.
+    labelled: Mutex<BTreeMap<(&'static str, String), u64>>,
 }
+
+/// HELP texts of the labelled counters.
+const LABELLED_HELP: &[(&str, &str)] = &[
+    (
+        "bosun_webhooks_total",
+        "GitHub webhook deliveries, by event and outcome.",
+    ),
+    (
+        "bosun_trigger_jobs_total",
+        "Jobs created by triggers, by source (github, periodic, gerrit).",
+    ),
+    (
+        "bosun_sinker_deleted_total",
+        "Finished jobs deleted by the sinker, by reason.",
+    ),
+    (
+        "bosun_config_reloads_total",
+        "Configuration reloads, by result.",
+    ),
+];
 
 /// The gateway's counters and gauges (cheap to clone).
 #[derive(Clone, Default)]
@@ -47,10 +70,46 @@ impl Metrics {
         self.inner.running.store(running as u64, Ordering::Relaxed);
     }
 
+    /// Adds one to the counter `metric` with `labels` (its HELP text must be in the table
+    /// above). Label values are escaped.
+    pub fn inc(&self, metric: &'static str, labels: &[(&str, &str)]) {
+        let rendered = labels
+            .iter()
+            .map(|(k, v)| {
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                format!("{k}=\"{v}\"")
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut map = self
+            .inner
+            .labelled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *map.entry((metric, rendered)).or_insert(0) += 1;
+    }
+
     /// The text exposition.
     pub fn render(&self) -> String {
         let c = &self.inner;
         let mut out = String::new();
+        {
+            let map = c.labelled.lock().unwrap_or_else(PoisonError::into_inner);
+            for (metric, help) in LABELLED_HELP {
+                let mut rows = map.iter().filter(|((m, _), _)| m == metric).peekable();
+                if rows.peek().is_none() {
+                    continue;
+                }
+                let _ = writeln!(out, "# HELP {metric} {help}");
+                let _ = writeln!(out, "# TYPE {metric} counter");
+                for ((_, labels), value) in rows {
+                    let _ = writeln!(out, "{metric}{{{labels}}} {value}");
+                }
+            }
+        }
         let _ = writeln!(
             out,
             "# HELP bosun_jobs_submitted_total Jobs accepted by the API."

@@ -22,6 +22,13 @@ use crate::grpc::{BearerAuth, GatewayService};
 use crate::metrics::Metrics;
 use crate::supervisor::{CriticalExit, Supervisor};
 use crate::trigger::Triggerer;
+use crate::triggers::github_trigger::GitHubTrigger;
+use crate::triggers::hook::Hook;
+use crate::triggers::horologium::Horologium;
+use crate::triggers::plugins::PluginConfig;
+use crate::triggers::reload::Reloader;
+use crate::triggers::sinker::Sinker;
+use crate::triggers::{ConfigHandle, Live, TriggerContext};
 
 /// Everything needed to start a gateway.
 #[derive(Debug, Clone)]
@@ -42,6 +49,19 @@ pub struct GatewayOptions {
     pub kubeconfigs: Vec<PathBuf>,
     /// Also register the zero-cost `noop` agent (benchmarks).
     pub noop_agent: bool,
+    /// What starts jobs by itself (webhooks, periodics, sinker, config reload); `None` for a
+    /// gateway that only runs what it is given (`bosun run`).
+    pub triggers: Option<TriggerOptions>,
+}
+
+/// The self-starting parts of a long-running gateway.
+#[derive(Debug, Clone, Default)]
+pub struct TriggerOptions {
+    /// GitHub webhook secret file; `/hook` is served when set (needs the HTTP server and
+    /// GitHub credentials under `bosun.reporters.github`).
+    pub hmac_secret_file: Option<PathBuf>,
+    /// Prow's plugins.yaml (which repositories have the trigger, and its settings).
+    pub plugin_config: Option<PathBuf>,
 }
 
 /// A started gateway.
@@ -104,21 +124,27 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
     let lock = lock_data_dir(&opts.data_dir)?;
     let data_dir = std::fs::canonicalize(&opts.data_dir).unwrap_or(opts.data_dir.clone());
 
-    let loaded = match &opts.config_path {
+    let config = ConfigHandle::new(match &opts.config_path {
         Some(path) => Some(crate::check_config::load_or_report(
             path,
             opts.job_config_path.as_deref(),
         )?),
         None => None,
-    };
+    });
+    let loaded = config.current();
     let dispatcher_config = loaded
-        .as_ref()
+        .as_deref()
         .map(crate::trigger::dispatcher_config)
         .unwrap_or_default();
     let namespace = loaded
-        .as_ref()
+        .as_deref()
         .map(crate::trigger::prowjob_namespace)
         .unwrap_or_else(|| "default".to_owned());
+    let reporter_settings = match loaded.as_deref() {
+        Some(config) => bosun_reporters::ReporterSettings::from_bosun(&config.prow().bosun)
+            .context("reading bosun.reporters")?,
+        None => bosun_reporters::ReporterSettings::default(),
+    };
 
     let store: Arc<dyn JobStore> = Arc::new(
         SqliteJobStore::open_in_dir(&data_dir)
@@ -194,6 +220,7 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
 
     let (supervisor, critical) = Supervisor::new();
     let metrics = Metrics::default();
+    let registry = agents.clone();
     let (dispatcher, dispatcher_loop) = Dispatcher::new(
         store.clone(),
         agents,
@@ -220,13 +247,12 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
         });
     }
 
-    let reporter_metrics = match &loaded {
+    let reporter_metrics = match loaded.as_deref() {
         Some(config) => {
-            let settings = bosun_reporters::ReporterSettings::from_bosun(&config.prow().bosun)
-                .context("reading bosun.reporters")?;
+            let settings = &reporter_settings;
             let reporters = bosun_reporters::reporters_from_config_with_store(
                 config.prow(),
-                &settings,
+                settings,
                 Some(store.clone()),
             )
             .context("configuring reporters")?;
@@ -249,22 +275,27 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
         None => None,
     };
 
-    // Jobs that start by themselves (issue 6). The Gerrit adapter idles unless the config
-    // has `gerrit.org_repos_config`.
-    if loaded.is_some() {
-        let triggers = crate::triggers::TriggerContext {
-            store: store.clone(),
-            dispatcher: dispatcher.clone(),
-            config: crate::triggers::ConfigHandle::new(loaded.clone()),
-            supervisor: supervisor.clone(),
-            data_dir: data_dir.clone(),
-            namespace: namespace.clone(),
-            metrics: metrics.clone(),
-        };
-        crate::triggers::gerrit::spawn(triggers);
-    }
+    let hook_router = match &opts.triggers {
+        Some(triggers) => start_triggers(
+            &opts,
+            triggers,
+            registry,
+            TriggerContext {
+                store: store.clone(),
+                dispatcher: dispatcher.clone(),
+                config: config.clone(),
+                supervisor: supervisor.clone(),
+                data_dir: data_dir.clone(),
+                namespace: namespace.clone(),
+                metrics: metrics.clone(),
+            },
+            &reporter_settings,
+            http_listener.is_some(),
+        )?,
+        None => None,
+    };
 
-    let triggerer = Arc::new(Triggerer::new(loaded));
+    let triggerer = Arc::new(Triggerer::new(config.clone()));
     let service = GatewayService::new(
         dispatcher.clone(),
         triggerer,
@@ -299,13 +330,16 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
     });
 
     if let Some(listener) = http_listener {
-        let app = crate::http::router(
+        let mut app = crate::http::router(
             store.clone(),
             metrics.clone(),
             artifacts_dir.clone(),
             clusters.clone(),
             reporter_metrics.clone(),
         );
+        if let Some(hook) = hook_router {
+            app = app.merge(hook);
+        }
         let shutdown = supervisor.shutdown_token();
         supervisor.spawn_critical("http-server", async move {
             axum::serve(listener, app)
@@ -324,6 +358,87 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
         _lock: lock,
     })
 }
+
+/// Starts what makes jobs start by themselves: periodics (when there is a config) and, with
+/// a webhook secret, the GitHub hook (whose routes are returned for the HTTP server).
+fn start_triggers(
+    gateway: &GatewayOptions,
+    opts: &TriggerOptions,
+    agents: AgentRegistry,
+    ctx: TriggerContext,
+    reporter_settings: &bosun_reporters::ReporterSettings,
+    http_enabled: bool,
+) -> anyhow::Result<Option<axum::Router>> {
+    let plugins = match &opts.plugin_config {
+        Some(path) => Live::new(Some(
+            PluginConfig::load(path).context("loading --plugin-config")?,
+        )),
+        None => Live::new(None),
+    };
+    if ctx.config.current().is_some() {
+        let horologium = Arc::new(Horologium::new(ctx.creator(), ctx.config.clone()));
+        let shutdown = ctx.supervisor.shutdown_token();
+        ctx.supervisor.spawn_critical("horologium", async move {
+            horologium.run(shutdown).await;
+            Ok::<(), std::convert::Infallible>(())
+        });
+    }
+    if ctx.config.current().is_some() {
+        // Idles unless the config has `gerrit.org_repos_config` (a reload may add it).
+        crate::triggers::gerrit::spawn(ctx.clone());
+    }
+    let sinker = Arc::new(Sinker::new(
+        ctx.store.clone(),
+        agents,
+        ctx.config.clone(),
+        ctx.metrics.clone(),
+    ));
+    let shutdown = ctx.supervisor.shutdown_token();
+    ctx.supervisor.spawn_critical("sinker", async move {
+        sinker.run(shutdown).await;
+        Ok::<(), std::convert::Infallible>(())
+    });
+    if let Some(config_path) = &gateway.config_path {
+        let reloader = Reloader {
+            config_path: config_path.clone(),
+            job_config_path: gateway.job_config_path.clone(),
+            plugin_config: opts.plugin_config.clone(),
+            config: ctx.config.clone(),
+            plugins: plugins.clone(),
+            dispatcher: ctx.dispatcher.clone(),
+            metrics: ctx.metrics.clone(),
+        };
+        let shutdown = ctx.supervisor.shutdown_token();
+        ctx.supervisor.spawn_critical("config-reload", async move {
+            reloader.run(shutdown).await;
+            Ok::<(), std::convert::Infallible>(())
+        });
+    }
+    let Some(secret_file) = &opts.hmac_secret_file else {
+        return Ok(None);
+    };
+    if !http_enabled {
+        anyhow::bail!("--hmac-secret-file needs --http-addr: webhooks arrive on the HTTP server");
+    }
+    let github = reporter_settings.github.as_ref().context(
+        "--hmac-secret-file needs GitHub credentials (bosun.reporters.github in config.yaml): the trigger reads pull requests, membership and statuses",
+    )?;
+    let client = bosun_reporters::github::GitHubClient::from_settings(github)
+        .context("configuring the GitHub client for the trigger")?;
+    let trigger = Arc::new(GitHubTrigger::new(ctx.clone(), Arc::new(client), plugins));
+    let hook = Hook::start(
+        secret_file.clone(),
+        trigger,
+        HOOK_WORKERS,
+        &ctx.supervisor,
+        ctx.metrics.clone(),
+    )?;
+    tracing::info!("GitHub webhooks accepted on /hook");
+    Ok(Some(hook.router()))
+}
+
+/// Webhook workers (deliveries of one pull request always go to the same one).
+const HOOK_WORKERS: usize = 4;
 
 impl RunningGateway {
     /// Runs until SIGINT/SIGTERM or a critical task fails, then shuts down.
@@ -388,6 +503,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         job_config_path: args.config.job_config_path,
         tokens,
         noop_agent: args.noop_agent,
+        triggers: Some(TriggerOptions {
+            hmac_secret_file: args.hmac_secret_file,
+            plugin_config: args.plugin_config,
+        }),
     })
     .await?;
     eprintln!("bosun: gRPC on {}", gateway.grpc_addr);

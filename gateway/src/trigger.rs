@@ -12,6 +12,7 @@ use bosun_proto::{ProwJob, ProwJobType, Pull, Refs};
 use k8s_openapi::api::core::v1::EnvVar;
 
 use crate::dispatcher::DispatcherConfig;
+use crate::triggers::ConfigHandle;
 
 /// Why a Trigger request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -29,20 +30,21 @@ pub enum TriggerError {
     Invalid(String),
 }
 
-/// Builds ProwJobs from the loaded configuration.
+/// Builds ProwJobs from the configuration in force (reloads included).
 pub struct Triggerer {
-    config: Option<LoadedConfig>,
+    config: ConfigHandle,
 }
 
 impl Triggerer {
-    /// A triggerer over a configuration (or none).
-    pub fn new(config: Option<LoadedConfig>) -> Self {
+    /// A triggerer over the live configuration (or none).
+    pub fn new(config: ConfigHandle) -> Self {
         Self { config }
     }
 
     /// The ProwJob a Trigger request asks for, ready to store.
     pub fn build(&self, req: &TriggerRequest) -> Result<ProwJob, TriggerError> {
-        let config = self.config.as_ref().ok_or(TriggerError::NoConfig)?;
+        let config = self.config.current().ok_or(TriggerError::NoConfig)?;
+        let config = &*config;
         if req.job.is_empty() {
             return Err(TriggerError::Invalid("job: required".into()));
         }

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::json;
 
+use super::github_pulls::{self, PullRequest, Repos};
 use super::{Canned, RecordedRequest, TestServer, TestServerError, json_body};
 
 /// The app's slug in App mode; its bot login is `bosun-app[bot]`.
@@ -141,6 +142,7 @@ pub struct GitHubServer {
     server: TestServer,
     statuses: Arc<Mutex<Vec<CommitStatus>>>,
     comments: Arc<Mutex<Comments>>,
+    repos: Arc<Mutex<Repos>>,
     auth: Arc<Auth>,
 }
 
@@ -181,8 +183,14 @@ impl GitHubServer {
             comments: Vec::new(),
         }));
         let comment_state = comments.clone();
+        let repos = Arc::new(Mutex::new(Repos::default()));
+        let repo_state = repos.clone();
+        let status_state = statuses.clone();
         let server = TestServer::start(move |req| {
             if let Some(answer) = handle_app(req, &token) {
+                return answer;
+            }
+            if let Some(answer) = handle_repos(req, &token, &repo_state, &status_state) {
                 return answer;
             }
             if let Some(answer) = handle_comments(req, &token, &comment_state) {
@@ -211,6 +219,7 @@ impl GitHubServer {
             server,
             statuses,
             comments,
+            repos,
             auth,
         })
     }
@@ -270,6 +279,60 @@ impl GitHubServer {
             body: body.to_owned(),
         });
         id
+    }
+
+    fn repos(&self) -> std::sync::MutexGuard<'_, Repos> {
+        self.repos.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds (or replaces, e.g. after a push) a pull request.
+    pub fn put_pull(&self, pr: PullRequest) {
+        self.repos().pulls.insert((pr.repo.clone(), pr.number), pr);
+    }
+
+    /// The pull request `repo#number`, if the server has it.
+    pub fn pull(&self, repo: &str, number: i64) -> Option<PullRequest> {
+        self.repos().pulls.get(&(repo.to_owned(), number)).cloned()
+    }
+
+    /// Makes `login` a member of `org`.
+    pub fn add_member(&self, org: &str, login: &str) {
+        self.repos()
+            .members
+            .insert((org.to_owned(), login.to_owned()));
+    }
+
+    /// Makes `login` a collaborator of `repo`.
+    pub fn add_collaborator(&self, repo: &str, login: &str) {
+        self.repos()
+            .collaborators
+            .insert((repo.to_owned(), login.to_owned()));
+    }
+
+    /// The labels on `repo#number`.
+    pub fn labels(&self, repo: &str, number: i64) -> Vec<String> {
+        self.repos()
+            .labels
+            .get(&(repo.to_owned(), number))
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Puts a label on `repo#number` (as a human would).
+    pub fn add_label(&self, repo: &str, number: i64, label: &str) {
+        self.repos()
+            .labels
+            .entry((repo.to_owned(), number))
+            .or_default()
+            .insert(label.to_owned());
+    }
+
+    /// Records a commit status as if another CI system had sent it.
+    pub fn put_status(&self, status: CommitStatus) {
+        self.statuses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(status);
     }
 
     /// The underlying recorder.
@@ -359,6 +422,39 @@ fn comment_json(c: &IssueComment) -> serde_json::Value {
         "user": {"login": c.user},
         "html_url": format!("https://github.com/{}/pull/{}#issuecomment-{}", c.repo, c.number, c.id),
     })
+}
+
+/// The pull request, membership, label and combined-status endpoints
+/// ([`github_pulls`]); `None` for other paths.
+fn handle_repos(
+    req: &RecordedRequest,
+    auth: &Auth,
+    repos: &Mutex<Repos>,
+    statuses: &Mutex<Vec<CommitStatus>>,
+) -> Option<Result<Canned, String>> {
+    let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    if !github_pulls::serves(&parts) {
+        return None;
+    }
+    if req.header("user-agent").is_none_or(str::is_empty) {
+        return Some(Ok(Canned::text(
+            403,
+            "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
+        )));
+    }
+    let owner = match parts.as_slice() {
+        ["repos", owner, ..] | ["orgs", owner, ..] => Some(*owner),
+        _ => None,
+    };
+    if !auth.allows(req, owner) {
+        return Some(Ok(Canned::json(401, json!({"message": "Bad credentials"}))));
+    }
+    let statuses = statuses
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
+    Some(github_pulls::handle(req, &parts, &mut repos, &statuses))
 }
 
 /// `GET /user` and the issue comment endpoints; `None` for other paths.

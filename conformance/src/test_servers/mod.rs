@@ -9,6 +9,7 @@
 
 pub mod gerrit;
 pub mod github;
+pub mod github_pulls;
 pub mod pubsub;
 pub mod slack;
 

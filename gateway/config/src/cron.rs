@@ -232,6 +232,12 @@ fn value(s: &str, b: &Bounds) -> Result<u32, String> {
 }
 
 impl CronSchedule {
+    /// An `@every <duration>` schedule (Prow starts these pre-triggered: they fire at the
+    /// first sync).
+    pub fn is_every(&self) -> bool {
+        matches!(self.kind, Kind::Every(_))
+    }
+
     /// The first time strictly after `after` at which the schedule fires (UTC), or `None`
     /// when it never fires within five years (e.g. February 31st).
     pub fn next_after(&self, after: Timestamp) -> Option<Timestamp> {

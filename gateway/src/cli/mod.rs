@@ -75,6 +75,14 @@ pub struct ServeArgs {
     /// File with bearer tokens (one per line) clients must present; none = no auth.
     #[arg(long, env = "BOSUN_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// GitHub webhook secret (one token, or Prow's YAML of tokens per org/repo); serves
+    /// `/hook` on the HTTP server.
+    #[arg(long, env = "BOSUN_HMAC_SECRET_FILE", requires = "http_addr")]
+    pub hmac_secret_file: Option<PathBuf>,
+    /// Prow's plugins.yaml: where the trigger plugin is enabled and its `triggers:` settings
+    /// (without it, the trigger runs for every repository with jobs).
+    #[arg(long, env = "BOSUN_PLUGIN_CONFIG")]
+    pub plugin_config: Option<PathBuf>,
     /// Also serve `agent: noop` (every job succeeds at once; for benchmarks).
     #[arg(long, hide = true)]
     pub noop_agent: bool,

@@ -88,6 +88,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<ExitCode> {
         tokens: Vec::new(),
         kubeconfigs: Vec::new(),
         noop_agent: false,
+        triggers: None,
     })
     .await?;
     let result = drive(&gateway, &args, prowjob, env).await;

@@ -94,7 +94,10 @@ pub(crate) struct Inner {
     store: Arc<dyn JobStore>,
     agents: AgentRegistry,
     artifacts: Option<Artifacts>,
-    config: DispatcherConfig,
+    /// Limits and timeouts, swapped as a whole on config reload.
+    config: std::sync::RwLock<Arc<DispatcherConfig>>,
+    /// Wakes the loop for a scheduling pass (limits changed).
+    reschedule: tokio::sync::Notify,
     build_ids: BuildIdVendor,
     supervisor: Supervisor,
     state: Mutex<SchedState>,
@@ -129,7 +132,8 @@ impl Dispatcher {
             store,
             agents,
             artifacts,
-            config,
+            config: std::sync::RwLock::new(Arc::new(config)),
+            reschedule: tokio::sync::Notify::new(),
             build_ids: BuildIdVendor::default(),
             supervisor,
             state: Mutex::new(SchedState::default()),
@@ -145,6 +149,18 @@ impl Dispatcher {
                 runner_done: rx,
             },
         )
+    }
+
+    /// Puts new limits and timeouts in force (config reload) and re-examines waiting jobs.
+    pub fn set_config(&self, config: DispatcherConfig) {
+        let mut current = self
+            .inner
+            .config
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current = Arc::new(config);
+        drop(current);
+        self.inner.reschedule.notify_one();
     }
 
     /// The store behind the dispatcher.
@@ -174,6 +190,16 @@ impl Dispatcher {
     }
 }
 
+impl Inner {
+    /// The limits and timeouts in force.
+    pub(crate) fn cfg(&self) -> Arc<DispatcherConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
 impl DispatcherLoop {
     /// Follows the store until shutdown. Resynchronises from a fresh listing whenever the
     /// watch stream breaks.
@@ -196,6 +222,9 @@ impl DispatcherLoop {
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
+                    _ = self.inner.reschedule.notified() => {
+                        schedule::schedule(&self.inner).await;
+                    }
                     Some(name) = self.runner_done.recv() => {
                         let mut st = self.inner.state.lock().await;
                         if st.running.remove(&name).is_some() && st.jobs.contains_key(&name) {

@@ -132,7 +132,7 @@ async fn start(
                     // Backoff before retrying an unavailable backend; abort cuts it short.
                     _ = tokio::time::sleep(backoff) => {}
                 }
-                backoff = (backoff * 2).min(inner.config.max_backoff);
+                backoff = (backoff * 2).min(inner.cfg().max_backoff);
             }
         }
     };
@@ -199,11 +199,11 @@ fn job_timeouts(inner: &Inner, job: &ProwJob) -> (Duration, Duration) {
     let pending = dc
         .and_then(|d| d.pod_pending_timeout)
         .map(|d| d.get())
-        .unwrap_or(inner.config.pod_pending_timeout);
+        .unwrap_or(inner.cfg().pod_pending_timeout);
     let running = dc
         .and_then(|d| d.pod_running_timeout)
         .map(|d| d.get())
-        .unwrap_or(inner.config.pod_running_timeout);
+        .unwrap_or(inner.cfg().pod_running_timeout);
     (pending, running)
 }
 
@@ -242,7 +242,7 @@ async fn follow(
                 },
                 _ = cancel.cancelled(), if aborting.is_none() => {
                     aborting = Some(Outcome::aborted("Job aborted."));
-                    abort_deadline = Instant::now() + inner.config.abort_deadline;
+                    abort_deadline = Instant::now() + inner.cfg().abort_deadline;
                     if let Err(e) = agent.abort(&job).await {
                         tracing::warn!(job = %name, "abort failed: {e}");
                     }
@@ -262,7 +262,7 @@ async fn follow(
                         tracing::warn!(job = %name, "abort after timeout failed: {e}");
                     }
                     aborting = Some(outcome);
-                    abort_deadline = Instant::now() + inner.config.abort_deadline;
+                    abort_deadline = Instant::now() + inner.cfg().abort_deadline;
                 }
             }
         };
@@ -292,7 +292,7 @@ async fn follow(
                 tracing::warn!(job = %name, "lost track of the workload, re-attaching in {backoff:?}: {e}");
                 // Backoff before re-attaching to a workload we lost track of.
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(inner.config.max_backoff);
+                backoff = (backoff * 2).min(inner.cfg().max_backoff);
                 if running_since.is_none() {
                     pending_deadline = pending_deadline.max(Instant::now());
                 }
@@ -311,7 +311,7 @@ async fn revive(
     cancel: &CancellationToken,
 ) -> Result<ProwJob, Outcome> {
     let name = job.name().to_owned();
-    let max = inner.config.max_revivals;
+    let max = inner.cfg().max_revivals;
     let count = job
         .status
         .as_ref()
@@ -362,7 +362,7 @@ async fn revive(
                     // Backoff before retrying the recreation; abort cuts it short.
                     _ = tokio::time::sleep(backoff) => {}
                 }
-                backoff = (backoff * 2).min(inner.config.max_backoff);
+                backoff = (backoff * 2).min(inner.cfg().max_backoff);
             }
         }
     }

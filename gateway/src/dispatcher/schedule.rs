@@ -36,7 +36,7 @@ fn verdict(inner: &Inner, st: &SchedState, job: &ProwJob) -> Verdict {
     if let Err(e) = agent.check(job) {
         return Verdict::Fail(format!("Terminal error: {e}."));
     }
-    let cfg = &inner.config;
+    let cfg = inner.cfg();
     if cfg.max_concurrency > 0 && st.running.len() >= cfg.max_concurrency {
         return Verdict::Wait;
     }

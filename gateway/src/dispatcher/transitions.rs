@@ -55,7 +55,7 @@ where
                 tracing::warn!(job = %name, "store unavailable: {e}; retrying");
                 // Backoff while the store is unavailable.
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(inner.config.max_backoff);
+                backoff = (backoff * 2).min(inner.cfg().max_backoff);
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -72,7 +72,7 @@ where
                 tracing::warn!(job = %name, "store unavailable: {e}; retrying");
                 // Backoff while the store is unavailable.
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(inner.config.max_backoff);
+                backoff = (backoff * 2).min(inner.cfg().max_backoff);
             }
             Err(e) => return Err(e.into()),
         }

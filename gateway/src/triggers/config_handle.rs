@@ -6,40 +6,50 @@ use std::sync::Arc;
 use bosun_gateway_config::LoadedConfig;
 use tokio::sync::watch;
 
-/// A cheaply cloneable handle on the current configuration (none when the gateway was started
-/// without `--config-path`).
-#[derive(Clone)]
-pub struct ConfigHandle {
-    tx: Arc<watch::Sender<Option<Arc<LoadedConfig>>>>,
+/// A cheaply cloneable handle on a value that is replaced as a whole on reload (none when the
+/// gateway was started without it).
+pub struct Live<T> {
+    tx: Arc<watch::Sender<Option<Arc<T>>>>,
 }
 
-impl std::fmt::Debug for ConfigHandle {
+/// The Prow configuration (`config.yaml` + job config) in force.
+pub type ConfigHandle = Live<LoadedConfig>;
+
+impl<T> Clone for Live<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Live<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfigHandle")
+        f.debug_struct("Live")
             .field("loaded", &self.tx.borrow().is_some())
             .finish()
     }
 }
 
-impl ConfigHandle {
-    /// A handle holding `config`.
-    pub fn new(config: Option<LoadedConfig>) -> Self {
-        let (tx, _) = watch::channel(config.map(Arc::new));
+impl<T> Live<T> {
+    /// A handle holding `value`.
+    pub fn new(value: Option<T>) -> Self {
+        let (tx, _) = watch::channel(value.map(Arc::new));
         Self { tx: Arc::new(tx) }
     }
 
-    /// The configuration in force now.
-    pub fn current(&self) -> Option<Arc<LoadedConfig>> {
+    /// The value in force now.
+    pub fn current(&self) -> Option<Arc<T>> {
         self.tx.borrow().clone()
     }
 
-    /// Puts a new configuration in force; subscribers are woken.
-    pub fn replace(&self, config: LoadedConfig) {
-        self.tx.send_replace(Some(Arc::new(config)));
+    /// Puts a new value in force; subscribers are woken.
+    pub fn replace(&self, value: T) {
+        self.tx.send_replace(Some(Arc::new(value)));
     }
 
-    /// A receiver woken on every [`ConfigHandle::replace`].
-    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<LoadedConfig>>> {
+    /// A receiver woken on every [`Live::replace`].
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<T>>> {
         self.tx.subscribe()
     }
 }

@@ -10,6 +10,14 @@
 pub mod config_handle;
 pub mod filter;
 pub mod gerrit;
+pub mod github_events;
+pub mod github_trigger;
+pub mod hmac;
+pub mod hook;
+pub mod horologium;
+pub mod plugins;
+pub mod reload;
+pub mod sinker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +25,7 @@ use std::sync::Arc;
 use bosun_gateway_store::{CreateOutcome, JobStore, StoreError, StoredJob};
 use bosun_proto::ProwJob;
 
-pub use config_handle::ConfigHandle;
+pub use config_handle::{ConfigHandle, Live};
 
 use crate::dispatcher::Dispatcher;
 use crate::metrics::Metrics;
@@ -43,6 +51,37 @@ pub struct TriggerContext {
 }
 
 impl TriggerContext {
+    /// The job creator over this context's store.
+    pub fn creator(&self) -> JobCreator {
+        JobCreator {
+            store: self.store.clone(),
+            namespace: self.namespace.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// See [`JobCreator::create_job`].
+    pub async fn create_job(
+        &self,
+        job: ProwJob,
+        idempotency_key: Option<String>,
+    ) -> Result<(StoredJob, bool), StoreError> {
+        self.creator().create_job(job, idempotency_key).await
+    }
+}
+
+/// Stores the jobs triggers build; the only thing most triggers need from the gateway.
+#[derive(Clone)]
+pub struct JobCreator {
+    /// The store.
+    pub store: Arc<dyn JobStore>,
+    /// The namespace new ProwJobs get when they name none.
+    pub namespace: String,
+    /// Gateway metrics (`jobs submitted`).
+    pub metrics: Metrics,
+}
+
+impl JobCreator {
     /// Stores a new job built by a trigger (with `new_prowjob`). The namespace is filled in when
     /// empty. With an `idempotency_key` (e.g. the webhook delivery and job name, or the Gerrit
     /// revision and job name), a trigger that runs twice for the same event creates the job

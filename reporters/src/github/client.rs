@@ -33,18 +33,25 @@ pub enum GitHubAuth {
 
 /// An HTTP answer from GitHub.
 #[derive(Debug)]
-pub(crate) struct Answer {
+pub struct Answer {
+    /// The status code.
     pub status: StatusCode,
+    /// The headers.
     pub headers: HeaderMap,
+    /// The body.
     pub body: String,
 }
 
 /// A request's HTTP method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Method {
+pub enum Method {
+    /// GET.
     Get,
+    /// POST.
     Post,
+    /// PATCH.
     Patch,
+    /// DELETE.
     Delete,
 }
 
@@ -85,6 +92,35 @@ struct Account {
 }
 
 impl GitHubClient {
+    /// The client `bosun.reporters.github` describes (token or GitHub App; base URL).
+    pub fn from_settings(
+        settings: &crate::config::GitHubSettings,
+    ) -> Result<Self, ReportersConfigError> {
+        let auth = match (
+            &settings.token_file,
+            settings.app_id,
+            &settings.app_private_key_file,
+        ) {
+            (Some(path), None, None) => {
+                GitHubAuth::Token(crate::config::read_secret("github token", path)?)
+            }
+            (None, Some(app_id), Some(path)) => GitHubAuth::App {
+                app_id,
+                private_key: crate::config::read_secret("github app private key", path)?,
+            },
+            _ => {
+                return Err(ReportersConfigError::Invalid(
+                    "github takes token_file, or app_id with app_private_key_file".to_owned(),
+                ));
+            }
+        };
+        let base_url = settings
+            .base_url
+            .clone()
+            .unwrap_or_else(|| super::DEFAULT_GITHUB_BASE_URL.to_owned());
+        GitHubClient::new(&base_url, auth)
+    }
+
     /// A client for the API at `base_url` (e.g. `https://api.github.com`,
     /// `https://ghe.example.com/api/v3`).
     pub fn new(base_url: &str, auth: GitHubAuth) -> Result<Self, ReportersConfigError> {
@@ -158,7 +194,7 @@ impl GitHubClient {
     }
 
     /// The login comments are authored under: the token's user, or `{slug}[bot]` for an app.
-    pub(crate) async fn bot_login(&self) -> Result<&str, ReportError> {
+    pub async fn bot_login(&self) -> Result<&str, ReportError> {
         self.bot
             .get_or_try_init(|| async {
                 #[derive(Deserialize)]
@@ -201,7 +237,7 @@ impl GitHubClient {
 
     /// Sends a request about repositories of `owner`; non-success answers become errors
     /// (rate limits and 5xx transient, other statuses permanent).
-    pub(crate) async fn request(
+    pub async fn request(
         &self,
         what: &str,
         owner: &str,
@@ -218,7 +254,7 @@ impl GitHubClient {
     }
 
     /// [`GitHubClient::request`] returning every answer; only transport problems are errors.
-    pub(crate) async fn request_raw(
+    pub async fn request_raw(
         &self,
         what: &str,
         owner: &str,
@@ -346,7 +382,8 @@ fn transport_error(what: &str, error: &octocrab::Error) -> ReportError {
     ReportError::transient(format!("{what}: {detail}"))
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(what: &str, answer: &Answer) -> Result<T, ReportError> {
+/// Decodes a successful JSON answer; a non-success answer is classified as an error.
+pub fn parse<T: for<'de> Deserialize<'de>>(what: &str, answer: &Answer) -> Result<T, ReportError> {
     if !answer.status.is_success() {
         return Err(classify(what, answer));
     }
@@ -365,7 +402,7 @@ pub(crate) fn is_rate_limited(answer: &Answer) -> bool {
 }
 
 /// Maps a non-success answer to a report error.
-pub(crate) fn classify(what: &str, answer: &Answer) -> ReportError {
+pub fn classify(what: &str, answer: &Answer) -> ReportError {
     if is_rate_limited(answer) {
         return ReportError::Transient {
             message: format!("{what}: rate limited (http {})", answer.status.as_u16()),

@@ -14,10 +14,10 @@ use bosun_gateway_config::ProwConfig;
 use bosun_gateway_store::{JobStore, ListFilter};
 use bosun_proto::{ProwJob, ProwJobState, ProwJobType};
 
-pub use self::client::{GitHubAuth, GitHubClient};
-use self::client::{Method, classify};
+use self::client::classify;
+pub use self::client::{Answer, GitHubAuth, GitHubClient, Method};
 use self::comment::Comments;
-use crate::config::{GitHubSettings, ReportersConfigError, read_secret};
+use crate::config::{GitHubSettings, ReportersConfigError};
 use crate::template::Template;
 use crate::{ReportError, Reporter, job_state};
 
@@ -171,28 +171,8 @@ impl GitHubReporter {
         prow: &ProwConfig,
         store: Option<Arc<dyn JobStore>>,
     ) -> Result<Self, ReportersConfigError> {
-        let auth = match (
-            &settings.token_file,
-            settings.app_id,
-            &settings.app_private_key_file,
-        ) {
-            (Some(path), None, None) => GitHubAuth::Token(read_secret("github token", path)?),
-            (None, Some(app_id), Some(path)) => GitHubAuth::App {
-                app_id,
-                private_key: read_secret("github app private key", path)?,
-            },
-            _ => {
-                return Err(ReportersConfigError::Invalid(
-                    "github takes token_file, or app_id with app_private_key_file".to_owned(),
-                ));
-            }
-        };
-        let base_url = settings
-            .base_url
-            .clone()
-            .unwrap_or_else(|| DEFAULT_GITHUB_BASE_URL.to_owned());
         let mut reporter = GitHubReporter::new(
-            GitHubClient::new(&base_url, auth)?,
+            GitHubClient::from_settings(settings)?,
             prow.github_reporter.job_types_to_report.clone(),
             settings.report_agent.clone().filter(|a| !a.is_empty()),
         )
