@@ -401,6 +401,10 @@ fn start_triggers(
             Ok::<(), std::convert::Infallible>(())
         });
     }
+    if ctx.config.current().is_some() {
+        // Idles unless the config has `gerrit.org_repos_config` (a reload may add it).
+        crate::triggers::gerrit::spawn(ctx.clone());
+    }
     let sinker = Arc::new(Sinker::new(
         ctx.store.clone(),
         agents,

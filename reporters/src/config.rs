@@ -120,6 +120,34 @@ pub struct GerritSettings {
     pub instance_urls: BTreeMap<String, String>,
 }
 
+impl GerritSettings {
+    /// The credentials these settings name (secrets read from their files): basic auth with
+    /// `user` + `password_file`, Prow's cookie (the last whitespace-separated field of
+    /// `cookie_file`), or anonymous. Used by the reporter and by the adapter that polls Gerrit.
+    pub fn auth(&self) -> Result<GerritAuth, ReportersConfigError> {
+        match (&self.user, &self.password_file, &self.cookie_file) {
+            (Some(user), Some(path), None) => Ok(GerritAuth::Basic {
+                user: user.clone(),
+                password: read_secret("gerrit password", path)?,
+            }),
+            (None, None, Some(path)) => {
+                let cookie = read_secret("gerrit cookie", path)?;
+                let token = cookie
+                    .expose()
+                    .split_whitespace()
+                    .last()
+                    .unwrap_or_default()
+                    .to_owned();
+                Ok(GerritAuth::Cookie(Secret::new(token)))
+            }
+            (None, None, None) => Ok(GerritAuth::None),
+            _ => Err(ReportersConfigError::Invalid(
+                "gerrit takes user with password_file, or cookie_file".to_owned(),
+            )),
+        }
+    }
+}
+
 /// `slack:`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -251,28 +279,7 @@ pub fn reporters_from_config_with_store(
                 "gerrit needs the job store".to_owned(),
             ));
         };
-        let auth = match (&gerrit.user, &gerrit.password_file, &gerrit.cookie_file) {
-            (Some(user), Some(path), None) => GerritAuth::Basic {
-                user: user.clone(),
-                password: read_secret("gerrit password", path)?,
-            },
-            (None, None, Some(path)) => {
-                let cookie = read_secret("gerrit cookie", path)?;
-                let token = cookie
-                    .expose()
-                    .split_whitespace()
-                    .last()
-                    .unwrap_or_default()
-                    .to_owned();
-                GerritAuth::Cookie(Secret::new(token))
-            }
-            (None, None, None) => GerritAuth::None,
-            _ => {
-                return Err(ReportersConfigError::Invalid(
-                    "gerrit takes user with password_file, or cookie_file".to_owned(),
-                ));
-            }
-        };
+        let auth = gerrit.auth()?;
         reporters.push(Arc::new(GerritReporter::new(
             auth,
             gerrit.instance_urls.clone(),

@@ -197,33 +197,119 @@ pub fn generate_report(jobs: &[ProwJob]) -> String {
     )
 }
 
-/// The Gerrit reporter.
-pub struct GerritReporter {
-    client: reqwest::Client,
-    auth: GerritAuth,
-    instance_urls: BTreeMap<String, String>,
-    store: Arc<dyn JobStore>,
-    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+/// Why a Gerrit REST call failed. Messages never carry credentials or the request URL's
+/// secrets (there are none in Gerrit URLs; credentials travel in headers only).
+#[derive(Debug, thiserror::Error)]
+pub enum GerritError {
+    /// The request did not get an answer (connection refused, timeout, broken body).
+    #[error("{what}: {message}")]
+    Transport {
+        /// The call (`gerrit query changes`, ...).
+        what: String,
+        /// What went wrong, without the URL.
+        message: String,
+    },
+    /// Gerrit answered with a non-success status.
+    #[error("{what}: http {status}: {body}")]
+    Status {
+        /// The call.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the answer body.
+        body: String,
+        /// `Retry-After`, when given.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The answer was not the JSON the call expects.
+    #[error("{what}: unreadable answer: {message}")]
+    Decode {
+        /// The call.
+        what: String,
+        /// The parse error.
+        message: String,
+    },
 }
 
-impl GerritReporter {
-    /// A reporter reading job groups from `store`. `instance_urls` maps a
-    /// `prow.k8s.io/gerrit-instance` value to the base URL to use (default: the value itself).
-    pub fn new(
-        auth: GerritAuth,
-        instance_urls: BTreeMap<String, String>,
-        store: Arc<dyn JobStore>,
-    ) -> Self {
-        GerritReporter {
-            client: http::client(),
+impl GerritError {
+    /// Gerrit said 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, GerritError::Status { status: 404, .. })
+    }
+
+    /// Worth retrying later: no answer, 429, 5xx, or an unreadable answer (a proxy's error
+    /// page). Other statuses are refusals.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            GerritError::Status { status, .. } => *status == 429 || *status >= 500,
+            GerritError::Transport { .. } | GerritError::Decode { .. } => true,
+        }
+    }
+}
+
+impl From<GerritError> for ReportError {
+    fn from(e: GerritError) -> Self {
+        let transient = e.is_transient();
+        match e {
+            GerritError::Status {
+                retry_after,
+                ref what,
+                status,
+                ref body,
+            } if transient => ReportError::Transient {
+                message: format!("{what}: http {status}: {body}"),
+                retry_after,
+            },
+            e if transient => ReportError::transient(e.to_string()),
+            e => ReportError::Permanent(e.to_string()),
+        }
+    }
+}
+
+/// Strips Gerrit's `)]}'` XSSI guard from a JSON answer.
+pub fn strip_xssi(body: &str) -> &str {
+    let trimmed = body.trim_start();
+    trimmed.strip_prefix(XSSI_PREFIX).unwrap_or(trimmed)
+}
+
+/// Gerrit's REST API, shared by the reporter and the adapter that polls Gerrit: one base URL
+/// per instance (`instance_urls`, default the instance itself), `/a/` paths and credentials
+/// when authenticated, `User-Agent: prow`, the XSSI prefix stripped from answers.
+#[derive(Clone)]
+pub struct GerritClient {
+    http: reqwest::Client,
+    auth: GerritAuth,
+    instance_urls: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for GerritClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GerritClient")
+            .field("auth", &self.auth)
+            .field("instance_urls", &self.instance_urls)
+            .finish()
+    }
+}
+
+impl GerritClient {
+    /// A client authenticating with `auth`; `instance_urls` maps an instance (the
+    /// `prow.k8s.io/gerrit-instance` value, e.g. `https://review.example.com`) to the base URL
+    /// to use for it.
+    pub fn new(auth: GerritAuth, instance_urls: BTreeMap<String, String>) -> Self {
+        GerritClient {
+            http: http::client(),
             auth,
             instance_urls,
-            store,
-            locks: Mutex::new(HashMap::new()),
         }
     }
 
-    fn base(&self, instance: &str) -> String {
+    /// Whether requests carry credentials (and so use `/a/` paths).
+    pub fn is_authenticated(&self) -> bool {
+        !matches!(self.auth, GerritAuth::None)
+    }
+
+    /// The URL prefix of `instance`'s REST API (with `/a` when authenticated).
+    pub fn base(&self, instance: &str) -> String {
         let base = self
             .instance_urls
             .get(instance)
@@ -245,6 +331,125 @@ impl GerritReporter {
             GerritAuth::Cookie(token) => {
                 request.header(reqwest::header::COOKIE, format!("o={}", token.expose()))
             }
+        }
+    }
+
+    async fn send(
+        &self,
+        what: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<String, GerritError> {
+        let transport = |e: reqwest::Error| GerritError::Transport {
+            what: what.to_owned(),
+            message: e.without_url().to_string(),
+        };
+        let response = self.authorize(request).send().await.map_err(transport)?;
+        let status = response.status();
+        let retry_after = http::retry_after(response.headers());
+        let text = response.text().await.map_err(transport)?;
+        if !status.is_success() {
+            return Err(GerritError::Status {
+                what: what.to_owned(),
+                status: status.as_u16(),
+                body: text.chars().take(200).collect::<String>().trim().to_owned(),
+                retry_after,
+            });
+        }
+        Ok(text)
+    }
+
+    /// `GET <base><path>?<query>` and the answer as `T`. `path` starts with `/` and is used as
+    /// given (encode project and branch names in it; change ids are already encoded).
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        instance: &str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, GerritError> {
+        let mut request = self.http.get(format!("{}{path}", self.base(instance)));
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        let text = self.send(what, request).await?;
+        serde_json::from_str(strip_xssi(&text)).map_err(|e| GerritError::Decode {
+            what: what.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// `GET /changes/{id}`: the change's `status` (`NEW`, `MERGED`, ...), `None` if Gerrit
+    /// does not know the change.
+    pub async fn change_status(
+        &self,
+        instance: &str,
+        id: &str,
+    ) -> Result<Option<String>, GerritError> {
+        match self
+            .get_json::<serde_json::Value>(
+                "gerrit get change",
+                instance,
+                &format!("/changes/{id}"),
+                &[],
+            )
+            .await
+        {
+            Ok(change) => Ok(Some(
+                change
+                    .get("status")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+            )),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /changes/{id}/revisions/{revision}/review` with `message` and, optionally, one
+    /// vote.
+    pub async fn set_review(
+        &self,
+        instance: &str,
+        id: &str,
+        revision: &str,
+        message: &str,
+        vote: Option<(&str, i32)>,
+    ) -> Result<(), GerritError> {
+        let mut body = serde_json::json!({ "message": message });
+        if let Some((label, value)) = vote {
+            body["labels"] = serde_json::json!({ label: value });
+        }
+        let request = self
+            .http
+            .post(format!(
+                "{}/changes/{id}/revisions/{revision}/review",
+                self.base(instance)
+            ))
+            .json(&body);
+        self.send("gerrit set review", request).await.map(|_| ())
+    }
+}
+
+/// The Gerrit reporter.
+pub struct GerritReporter {
+    client: GerritClient,
+    store: Arc<dyn JobStore>,
+    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl GerritReporter {
+    /// A reporter reading job groups from `store`. `instance_urls` maps a
+    /// `prow.k8s.io/gerrit-instance` value to the base URL to use (default: the value itself).
+    pub fn new(
+        auth: GerritAuth,
+        instance_urls: BTreeMap<String, String>,
+        store: Arc<dyn JobStore>,
+    ) -> Self {
+        GerritReporter {
+            client: GerritClient::new(auth, instance_urls),
+            store,
+            locks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -298,77 +503,6 @@ impl GerritReporter {
         let newer_same_job =
             position.is_some_and(|p| runs[p + 1..].iter().any(|r| r.spec.job == job.spec.job));
         Ok(newer_same_job || runs.iter().any(|r| patchset(r) > mine))
-    }
-
-    async fn change_status(&self, base: &str, id: &str) -> Result<Option<String>, ReportError> {
-        let response = self
-            .authorize(self.client.get(format!("{base}/changes/{id}")))
-            .send()
-            .await
-            .map_err(|e| http::transport_error("gerrit get change", e))?;
-        let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let headers = response.headers().clone();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| http::transport_error("gerrit get change", e))?;
-        if !status.is_success() {
-            return Err(http::status_error(
-                "gerrit get change",
-                status,
-                &headers,
-                &text,
-            ));
-        }
-        let body = text.trim_start().strip_prefix(XSSI_PREFIX).unwrap_or(&text);
-        let change: serde_json::Value = serde_json::from_str(body).map_err(|e| {
-            ReportError::transient(format!("gerrit get change: unreadable answer: {e}"))
-        })?;
-        Ok(Some(
-            change
-                .get("status")
-                .and_then(|s| s.as_str())
-                .unwrap_or_default()
-                .to_owned(),
-        ))
-    }
-
-    async fn post_review(
-        &self,
-        base: &str,
-        id: &str,
-        revision: &str,
-        message: &str,
-        vote: Option<(&str, i32)>,
-    ) -> Result<(), ReportError> {
-        let mut body = serde_json::json!({ "message": message });
-        if let Some((label, value)) = vote {
-            body["labels"] = serde_json::json!({ label: value });
-        }
-        let response = self
-            .authorize(
-                self.client
-                    .post(format!("{base}/changes/{id}/revisions/{revision}/review")),
-            )
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| http::transport_error("gerrit set review", e))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
-        Err(http::status_error(
-            "gerrit set review",
-            status,
-            &headers,
-            &text,
-        ))
     }
 
     /// Marks `jobs` (except `skip`, aborted and already-marked ones) as reported.
@@ -502,7 +636,6 @@ impl Reporter for GerritReporter {
 
         let message = generate_report(&group);
         let vote_label = report_label.unwrap_or(DEFAULT_VOTE_LABEL);
-        let base = self.base(instance);
         let vote = if vote_label.is_empty() {
             None
         } else {
@@ -510,7 +643,7 @@ impl Reporter for GerritReporter {
             let value = if all_passed {
                 1
             } else if job.spec.r#type == ProwJobType::Presubmit {
-                match self.change_status(&base, id).await? {
+                match self.client.change_status(instance, id).await? {
                     None => return Ok(()),
                     Some(status) if status == "MERGED" => 0,
                     Some(_) => -1,
@@ -521,20 +654,26 @@ impl Reporter for GerritReporter {
             Some((vote_label, value))
         };
 
-        match self.post_review(&base, id, revision, &message, vote).await {
+        match self
+            .client
+            .set_review(instance, id, revision, &message, vote)
+            .await
+        {
             Ok(()) => {}
-            Err(ReportError::Permanent(first)) => {
-                if self.change_status(&base, id).await?.is_none() {
+            Err(first) if !first.is_transient() => {
+                if self.client.change_status(instance, id).await?.is_none() {
                     return Ok(());
                 }
                 let Some((vote_label, _)) = vote else {
-                    return Err(ReportError::Permanent(first));
+                    return Err(first.into());
                 };
                 let notice =
                     format!("[NOTICE]: Prow Bot cannot access {vote_label} label!\n{message}");
-                self.post_review(&base, id, revision, &notice, None).await?;
+                self.client
+                    .set_review(instance, id, revision, &notice, None)
+                    .await?;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         self.mark_others(&group, &name).await
     }

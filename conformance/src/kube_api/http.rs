@@ -74,7 +74,7 @@ fn not_found() -> ApiError {
     )
 }
 
-fn percent_decode(s: &str, plus_is_space: bool) -> String {
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -101,7 +101,8 @@ fn percent_decode(s: &str, plus_is_space: bool) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn parse_query(query: &str) -> HashMap<String, String> {
+/// The decoded `key=value` pairs of a query string, in order (repeated keys kept).
+pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -110,6 +111,10 @@ fn parse_query(query: &str) -> HashMap<String, String> {
             (percent_decode(k, true), percent_decode(v, true))
         })
         .collect()
+}
+
+fn parse_query(query: &str) -> HashMap<String, String> {
+    query_pairs(query).into_iter().collect()
 }
 
 /// What a resource URL names.

@@ -21,7 +21,7 @@
 //! contents; `dryRun` is not supported.
 
 mod error;
-mod http;
+pub(crate) mod http;
 mod patch;
 mod resources;
 mod selectors;

@@ -402,33 +402,6 @@ pub(crate) fn finalize_prow_config(pc: &mut ProwConfig, file: &Path, problems: &
         }
     }
 
-    // gerrit (kept untyped; check what Prow's DefaultAndValidate checks)
-    if let Some(gerrit) = pc.gerrit.as_ref().and_then(|g| g.as_object()) {
-        if let Some(re) = gerrit
-            .get("allowed_presubmit_trigger_re")
-            .and_then(|v| v.as_str())
-            && let Err(e) = Regex::new(re)
-        {
-            err(
-                "gerrit.allowed_presubmit_trigger_re",
-                format!("failed to compile regex for allowed presubmit triggers: {e}"),
-            );
-        }
-        if let Some(tick) = gerrit.get("tick_interval").and_then(|v| v.as_str())
-            && let Err(e) = bosun_proto::duration::parse_go_duration(tick)
-        {
-            err("gerrit.tick_interval", e.to_string());
-        }
-        if let Some(url) = gerrit.get("deck_url").and_then(|v| v.as_str())
-            && let Err(e) = parse_url(url)
-        {
-            err(
-                "gerrit.deck_url",
-                format!("invalid value for gerrit.deck_url: {e}"),
-            );
-        }
-    }
-
     // github_reporter
     if pc.github_reporter.job_types_to_report.is_empty() {
         pc.github_reporter.job_types_to_report =
@@ -623,6 +596,11 @@ pub(crate) fn finalize_prow_config(pc: &mut ProwConfig, file: &Path, problems: &
                 );
             }
         }
+    }
+
+    // gerrit (after every use of `err`, which borrows `problems`)
+    if let Some(gerrit) = pc.gerrit.as_mut() {
+        crate::gerrit::validate(gerrit, file, problems);
     }
 }
 

@@ -13,6 +13,7 @@
 pub mod cron;
 pub mod defaults;
 pub mod error;
+pub mod gerrit;
 mod goish;
 pub mod jobs;
 mod load;
@@ -26,6 +27,7 @@ pub use defaults::{
     default_trigger_for, entry_matches,
 };
 pub use error::{ConfigErrors, Location, LookupError, Problem};
+pub use gerrit::{Gerrit, GerritOrgRepoConfig, GerritProject, GerritQueryFilter};
 pub use jobs::{
     Brancher, ChangedFilesProvider, JobBase, JobConfig, LazyChangedFiles, Periodic, Postsubmit,
     Preset, Presubmit, RegexpChangeMatcher, Retry,

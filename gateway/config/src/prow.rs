@@ -94,9 +94,9 @@ pub struct ProwConfig {
     /// The deck keys bosun uses; other deck keys are accepted and ignored.
     #[serde(default, deserialize_with = "nullable")]
     pub deck: Deck,
-    /// The Gerrit block, kept as written.
+    /// The Gerrit adapter's settings (typed and validated: [`crate::gerrit`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gerrit: Option<serde_json::Value>,
+    pub gerrit: Option<crate::gerrit::Gerrit>,
     /// Build clusters to ignore.
     #[serde(
         default,

@@ -9,6 +9,7 @@
 
 pub mod config_handle;
 pub mod filter;
+pub mod gerrit;
 pub mod github_events;
 pub mod github_trigger;
 pub mod hmac;
