@@ -41,6 +41,34 @@ pub static RETEST_WITH_TARGET_RE: LazyLock<Regex> = LazyLock::new(|| re(r"(?m)^/
 /// `/test <anything>`.
 pub static TEST_WITH_ANY_TARGET_RE: LazyLock<Regex> = LazyLock::new(|| re(r"(?m)^/test[ \t]+\S+"));
 
+/// Help notes (Prow's `pjutil` wording).
+pub const TEST_WITHOUT_TARGET_NOTE: &str = "The `/test` command needs one or more targets.";
+/// `/retest x`.
+pub const RETEST_WITH_TARGET_NOTE: &str = "The `/retest` command does not accept any targets.";
+/// `/test all` selecting nothing.
+pub const NO_TEST_ALL_JOBS_NOTE: &str = "No jobs can be run with `/test all`.";
+/// `/test x` with an unknown x.
+pub const TARGET_NOT_FOUND_NOTE: &str = "The specified target(s) for `/test` were not found.";
+
+/// `ShouldRespondWithHelp`: the note of the help reply a message asks for, `Some("")` for a
+/// plain `/test ?`, `None` when it needs none. `selected` is how many jobs the change's
+/// messages selected.
+pub fn should_respond_with_help(body: &str, selected: usize) -> Option<&'static str> {
+    if TEST_HELP_RE.is_match(body) {
+        Some("")
+    } else if TEST_WITHOUT_TARGET_RE.is_match(body) {
+        Some(TEST_WITHOUT_TARGET_NOTE)
+    } else if RETEST_WITH_TARGET_RE.is_match(body) {
+        Some(RETEST_WITH_TARGET_NOTE)
+    } else if TEST_ALL_RE.is_match(body) {
+        (selected == 0).then_some(NO_TEST_ALL_JOBS_NOTE)
+    } else if TEST_WITH_ANY_TARGET_RE.is_match(body) {
+        (selected == 0).then_some(TARGET_NOT_FOUND_NOTE)
+    } else {
+        None
+    }
+}
+
 /// What a filter says about one presubmit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Decision {
@@ -460,6 +488,30 @@ presubmits:
         assert!(is_relevant_comment("/test unit", &js));
         assert!(is_relevant_comment("/retest", &js));
         assert!(!is_relevant_comment("lgtm, thanks", &js));
+    }
+
+    #[test]
+    fn help_notes() {
+        assert_eq!(should_respond_with_help("/test ?", 3), Some(""));
+        assert_eq!(
+            should_respond_with_help("/test", 0),
+            Some(TEST_WITHOUT_TARGET_NOTE)
+        );
+        assert_eq!(
+            should_respond_with_help("/retest unit", 0),
+            Some(RETEST_WITH_TARGET_NOTE)
+        );
+        assert_eq!(
+            should_respond_with_help("/test all", 0),
+            Some(NO_TEST_ALL_JOBS_NOTE)
+        );
+        assert_eq!(should_respond_with_help("/test all", 2), None);
+        assert_eq!(
+            should_respond_with_help("Patch Set 1:\n\n/test nope", 0),
+            Some(TARGET_NOT_FOUND_NOTE)
+        );
+        assert_eq!(should_respond_with_help("/test unit", 1), None);
+        assert_eq!(should_respond_with_help("lgtm", 0), None);
     }
 
     #[test]

@@ -398,19 +398,7 @@ impl GitHubTrigger {
                 presubmits.iter().copied(),
             )
         };
-        let help_reply = if filter::TEST_HELP_RE.is_match(&text) {
-            Some(help(""))
-        } else if filter::TEST_WITHOUT_TARGET_RE.is_match(&text) {
-            Some(help("The `/test` command needs one or more targets."))
-        } else if filter::RETEST_WITH_TARGET_RE.is_match(&text) {
-            Some(help("The `/retest` command does not accept any targets."))
-        } else if run.is_empty() && filter::TEST_ALL_RE.is_match(&text) {
-            Some(help("No jobs can be run with `/test all`."))
-        } else if run.is_empty() && filter::TEST_WITH_ANY_TARGET_RE.is_match(&text) {
-            Some(help("The specified target(s) for `/test` were not found."))
-        } else {
-            None
-        };
+        let help_reply = filter::should_respond_with_help(&text, run.len()).map(help);
         if let Some(message) = help_reply {
             self.comment(&org, &repo, number, &reply(&message)).await?;
         }

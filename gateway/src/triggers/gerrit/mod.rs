@@ -319,9 +319,12 @@ impl GerritAdapter {
                 let selected =
                     trigger::select_presubmits(&presubmits, change, &messages, &failed, last_sync);
                 if !p.opt_out_help
-                    && let Some(note) = messages
-                        .iter()
-                        .find_map(|m| trigger::should_respond_with_help(&m.message, selected.len()))
+                    && let Some(note) = messages.iter().find_map(|m| {
+                        crate::triggers::filter::should_respond_with_help(
+                            &m.message,
+                            selected.len(),
+                        )
+                    })
                 {
                     let help = help_message(
                         instance,

@@ -12,8 +12,7 @@ use bosun_proto::{Pull, Refs};
 
 use super::client::{ChangeInfo, ChangeMessageInfo, GerritTime, MERGED};
 use crate::triggers::filter::{
-    Filter, RETEST_RE, RETEST_REQUIRED_RE, RETEST_WITH_TARGET_RE, TEST_ALL_RE, TEST_HELP_RE,
-    TEST_WITH_ANY_TARGET_RE, TEST_WITHOUT_TARGET_RE, filter_presubmits, presubmit_filter,
+    Filter, RETEST_RE, RETEST_REQUIRED_RE, TEST_ALL_RE, filter_presubmits, presubmit_filter,
 };
 
 /// The message Gerrit writes when a change leaves work in progress (`MARK AS ACTIVE`).
@@ -22,15 +21,6 @@ pub const READY_FOR_REVIEW_FIXED: &str = "Set Ready For Review";
 pub const READY_FOR_REVIEW_CUSTOMIZABLE: &str = "This change is ready for review.";
 /// The vote label of jobs that do not name one.
 pub const DEFAULT_REPORT_LABEL: &str = "Code-Review";
-
-/// Help notes (Prow's `pjutil` wording).
-pub const TEST_WITHOUT_TARGET_NOTE: &str = "The `/test` command needs one or more targets.";
-/// `/retest x`.
-pub const RETEST_WITH_TARGET_NOTE: &str = "The `/retest` command does not accept any targets.";
-/// `/test all` selecting nothing.
-pub const NO_TEST_ALL_JOBS_NOTE: &str = "No jobs can be run with `/test all`.";
-/// `/test x` with an unknown x.
-pub const TARGET_NOT_FOUND_NOTE: &str = "The specified target(s) for `/test` were not found.";
 
 /// Why a job is created: part of its idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,25 +269,6 @@ pub fn select_postsubmits<'a>(
             run
         })
         .collect()
-}
-
-/// `ShouldRespondWithHelp`: the note of the help reply a message asks for, `Some("")` for a
-/// plain `/test ?`, `None` when it needs none. `selected` is how many jobs the change's
-/// messages selected.
-pub fn should_respond_with_help(body: &str, selected: usize) -> Option<&'static str> {
-    if TEST_HELP_RE.is_match(body) {
-        Some("")
-    } else if TEST_WITHOUT_TARGET_RE.is_match(body) {
-        Some(TEST_WITHOUT_TARGET_NOTE)
-    } else if RETEST_WITH_TARGET_RE.is_match(body) {
-        Some(RETEST_WITH_TARGET_NOTE)
-    } else if TEST_ALL_RE.is_match(body) {
-        (selected == 0).then_some(NO_TEST_ALL_JOBS_NOTE)
-    } else if TEST_WITH_ANY_TARGET_RE.is_match(body) {
-        (selected == 0).then_some(TARGET_NOT_FOUND_NOTE)
-    } else {
-        None
-    }
 }
 
 /// Go's `url.QueryEscape`.
@@ -699,30 +670,6 @@ postsubmits:
         assert_eq!(names, ["publish"]);
         c.branch = "dev".into();
         assert!(select_postsubmits(&posts, &c).is_empty());
-    }
-
-    #[test]
-    fn help_notes() {
-        assert_eq!(should_respond_with_help("/test ?", 3), Some(""));
-        assert_eq!(
-            should_respond_with_help("/test", 0),
-            Some(TEST_WITHOUT_TARGET_NOTE)
-        );
-        assert_eq!(
-            should_respond_with_help("/retest unit", 0),
-            Some(RETEST_WITH_TARGET_NOTE)
-        );
-        assert_eq!(
-            should_respond_with_help("/test all", 0),
-            Some(NO_TEST_ALL_JOBS_NOTE)
-        );
-        assert_eq!(should_respond_with_help("/test all", 2), None);
-        assert_eq!(
-            should_respond_with_help("Patch Set 1:\n\n/test nope", 0),
-            Some(TARGET_NOT_FOUND_NOTE)
-        );
-        assert_eq!(should_respond_with_help("/test unit", 1), None);
-        assert_eq!(should_respond_with_help("lgtm", 0), None);
     }
 
     #[test]
