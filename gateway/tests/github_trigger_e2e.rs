@@ -695,3 +695,45 @@ async fn pushes_run_the_postsubmits_of_the_branch() {
     let jobs = rig.wait_jobs("the marker push", |j| j.len() == 3).await;
     assert_eq!(names(&jobs), ["docs-site", "publish", "publish"]);
 }
+
+#[tokio::test]
+async fn a_delivery_that_meets_a_github_outage_is_retried_until_its_jobs_exist() {
+    let rig = Rig::start(None).await;
+    let pr = pull(13, "alice", &sha(0x7), &[]);
+    rig.github.put_pull(pr.clone());
+    rig.github
+        .server()
+        .start_outage(bosun_conformance::test_servers::Canned::json(
+            503,
+            json!({"message": "Service Unavailable"}),
+        ));
+    let (code, _) = rig
+        .deliver(
+            "pull_request",
+            "g-out-13",
+            &pull_request_event("opened", &pr, &[], "alice"),
+        )
+        .await;
+    assert_eq!(code, 200, "accepted even though GitHub is down");
+    // Wait until the trigger has tried (and failed) to ask GitHub.
+    let end = tokio::time::Instant::now() + DEADLINE;
+    while rig.github.server().requests().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "the trigger never called GitHub"
+        );
+        // Poll interval of a deadline-bounded wait.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(rig.jobs().await.is_empty());
+    rig.github.server().end_outage();
+    let jobs = rig
+        .wait_jobs("the jobs after GitHub is back", |j| j.len() == 2)
+        .await;
+    assert_eq!(names(&jobs), ["slow", "unit"]);
+    assert!(
+        rig.gateway.logs().contains("retrying"),
+        "{}",
+        rig.gateway.logs()
+    );
+}

@@ -30,7 +30,7 @@ use bosun_reporters::github::{GitHubClient, Method};
 
 use super::filter::{self, Filter};
 use super::github_events::{IssueCommentEvent, PullRequest, PullRequestEvent, PushEvent};
-use super::hook::{Delivery, DeliveryHandler};
+use super::hook::{Delivery, DeliveryError, DeliveryHandler};
 use super::plugins::{PluginConfig, TriggerSettings};
 use super::{Live, TriggerContext};
 
@@ -793,8 +793,14 @@ impl GitHubTrigger {
 
 #[async_trait::async_trait]
 impl DeliveryHandler for GitHubTrigger {
-    async fn handle(&self, delivery: &Delivery) -> Result<(), String> {
-        self.dispatch(delivery).await.map_err(|e| e.to_string())
+    async fn handle(&self, delivery: &Delivery) -> Result<(), DeliveryError> {
+        self.dispatch(delivery).await.map_err(|e| DeliveryError {
+            retryable: matches!(
+                e,
+                TriggerError::GitHub(ReportError::Transient { .. }) | TriggerError::Store(_)
+            ),
+            message: e.to_string(),
+        })
     }
 }
 

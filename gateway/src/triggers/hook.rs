@@ -49,12 +49,29 @@ pub struct Delivery {
     pub payload: Bytes,
 }
 
+/// Why a delivery could not be handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryError {
+    /// What went wrong.
+    pub message: String,
+    /// Handling it again later may succeed (GitHub or the store was unavailable). Handlers
+    /// must be idempotent for this: jobs carry idempotency keys, so a retry finds the jobs the
+    /// failed attempt already created.
+    pub retryable: bool,
+}
+
 /// What handles accepted deliveries.
 #[async_trait::async_trait]
 pub trait DeliveryHandler: Send + Sync + 'static {
-    /// Handles one delivery. Errors are logged with the delivery GUID.
-    async fn handle(&self, delivery: &Delivery) -> Result<(), String>;
+    /// Handles one delivery. Retryable errors are retried with backoff a few times; every
+    /// error is logged with the delivery GUID.
+    async fn handle(&self, delivery: &Delivery) -> Result<(), DeliveryError>;
 }
+
+/// How often a delivery is tried when its errors are retryable, and the first wait (doubled
+/// each time: 1 s, 2 s, 4 s, 8 s).
+const DELIVERY_ATTEMPTS: u32 = 5;
+const DELIVERY_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why the hook could not start.
 #[derive(Debug, thiserror::Error)]
@@ -166,12 +183,34 @@ impl Hook {
                         delivery = %delivery.guid,
                         event = %delivery.event
                     );
-                    if let Err(e) = handler.handle(&delivery).instrument(span).await {
-                        tracing::warn!(
-                            delivery = %delivery.guid,
-                            event = %delivery.event,
-                            "webhook handling failed: {e}"
-                        );
+                    let mut wait = DELIVERY_BACKOFF;
+                    for attempt in 1..=DELIVERY_ATTEMPTS {
+                        match handler.handle(&delivery).instrument(span.clone()).await {
+                            Ok(()) => break,
+                            Err(e) if e.retryable && attempt < DELIVERY_ATTEMPTS => {
+                                tracing::warn!(
+                                    delivery = %delivery.guid,
+                                    event = %delivery.event,
+                                    "webhook handling failed (attempt {attempt}, retrying in {wait:?}): {}",
+                                    e.message
+                                );
+                                tokio::select! {
+                                    _ = shutdown.cancelled() => return Ok(()),
+                                    // Backoff before retrying a delivery whose backend was down.
+                                    _ = tokio::time::sleep(wait) => {}
+                                }
+                                wait *= 2;
+                            }
+                            Err(e) => {
+                                tracing::warn!(
+                                    delivery = %delivery.guid,
+                                    event = %delivery.event,
+                                    "webhook handling failed: {}",
+                                    e.message
+                                );
+                                break;
+                            }
+                        }
                     }
                 }
             });
