@@ -6,7 +6,9 @@
 //! bench BOSUN_BINARY intake   [clients] [jobs]    durable gRPC submits/s, p50/p99
 //! bench BOSUN_BINARY echo     [clients] [calls]   no-op tonic unary RPCs/s (gRPC health Check)
 //! bench BOSUN_BINARY sqlite   [commits]           raw SQLite commits/s, WAL + synchronous=FULL
+//! bench BOSUN_BINARY intake-parked [clients] [jobs]  the same with jobs parked (no dispatch)
 //! bench BOSUN_BINARY intake-rate [rate] [jobs]    durable submit latency at a fixed rate (open loop)
+//! bench BOSUN_BINARY intake-rate-parked [rate] [jobs]  the same with jobs parked
 //! bench BOSUN_BINARY dispatch [rate] [jobs]       submit → agent start latency at a fixed rate
 //! bench BOSUN_BINARY memory   [jobs]              RSS idle and after N finished jobs; List p99
 //! bench -            config   [jobs]              load + validate N generated jobs; match PR events
@@ -26,6 +28,13 @@ use bosun_proto::api::{ListRequest, SubmitRequest};
 use tonic::transport::Channel;
 
 const NOOP_JOB: &str = r#"{"apiVersion":"prow.k8s.io/v1","kind":"ProwJob","spec":{"type":"periodic","job":"bench","agent":"noop"}}"#;
+/// A job that waits in a job queue of capacity 0: measures durable intake alone, without the
+/// dispatcher running jobs at the same time.
+const PARKED_JOB: &str = r#"{"apiVersion":"prow.k8s.io/v1","kind":"ProwJob","spec":{"type":"periodic","job":"bench","agent":"noop","job_queue_name":"parked"}}"#;
+const PARKED_CONFIG: &str = "plank:\n  job_queue_capacities: {parked: 0}\n";
+
+/// Set by `intake-parked`: submit [`PARKED_JOB`] instead of [`NOOP_JOB`].
+static PARKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A `bosun serve` child process.
 struct Server {
@@ -135,7 +144,17 @@ fn report(what: &str, n: usize, elapsed: Duration, samples: &mut [Duration]) {
 
 /// Closed loop: `clients` connections each submitting `jobs / clients` jobs back to back.
 async fn intake(bin: &Path, clients: usize, jobs: usize) -> anyhow::Result<()> {
-    let server = Server::start(bin)?;
+    let config_dir = tempfile::tempdir()?;
+    let server = if PARKED.load(std::sync::atomic::Ordering::Relaxed) {
+        let config = config_dir.path().join("config.yaml");
+        std::fs::write(&config, PARKED_CONFIG)?;
+        Server::start_with(
+            bin,
+            &["--config-path".to_owned(), config.display().to_string()],
+        )?
+    } else {
+        Server::start(bin)?
+    };
     let per_client = jobs / clients.max(1);
     let mut conns = Vec::new();
     for _ in 0..clients {
@@ -163,8 +182,13 @@ async fn intake(bin: &Path, clients: usize, jobs: usize) -> anyhow::Result<()> {
         samples.extend(done??);
     }
     let elapsed = start.elapsed();
+    let what = if PARKED.load(std::sync::atomic::Ordering::Relaxed) {
+        "jobs parked in a queue of capacity 0"
+    } else {
+        "every job also run by the noop agent"
+    };
     report(
-        &format!("intake ({clients} clients, durable submits)"),
+        &format!("intake ({clients} clients, durable submits; {what})"),
         samples.len(),
         elapsed,
         &mut samples,
@@ -176,7 +200,17 @@ async fn intake(bin: &Path, clients: usize, jobs: usize) -> anyhow::Result<()> {
 /// Open loop: submits at a fixed `rate` over 16 connections, each submit's latency measured
 /// from its scheduled send time (so a stalled server shows up as latency, not as a lower rate).
 async fn intake_rate(bin: &Path, rate: f64, jobs: usize) -> anyhow::Result<()> {
-    let server = Server::start(bin)?;
+    let config_dir = tempfile::tempdir()?;
+    let server = if PARKED.load(std::sync::atomic::Ordering::Relaxed) {
+        let config = config_dir.path().join("config.yaml");
+        std::fs::write(&config, PARKED_CONFIG)?;
+        Server::start_with(
+            bin,
+            &["--config-path".to_owned(), config.display().to_string()],
+        )?
+    } else {
+        Server::start(bin)?
+    };
     let mut conns = Vec::new();
     for _ in 0..16 {
         let mut c = server.client().await?;
@@ -213,7 +247,12 @@ async fn intake_rate(bin: &Path, rate: f64, jobs: usize) -> anyhow::Result<()> {
 async fn submit(c: &mut JobGatewayClient<Channel>) -> anyhow::Result<String> {
     let job = c
         .submit(SubmitRequest {
-            prowjob: NOOP_JOB.to_owned(),
+            prowjob: if PARKED.load(std::sync::atomic::Ordering::Relaxed) {
+                PARKED_JOB
+            } else {
+                NOOP_JOB
+            }
+            .to_owned(),
             idempotency_key: String::new(),
         })
         .await?
@@ -713,13 +752,21 @@ fn config(jobs: usize) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: bench BOSUN_BINARY (intake|intake-rate|echo|sqlite|dispatch|memory|config|report) [args]";
+    let usage = "usage: bench BOSUN_BINARY (intake|intake-parked|intake-rate|intake-rate-parked|echo|sqlite|dispatch|memory|config|report) [args]";
     let bin = PathBuf::from(args.get(1).context(usage)?);
     let num = |i: usize, default: f64| -> f64 {
         args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default)
     };
     match args.get(2).map(String::as_str) {
         Some("intake") => intake(&bin, num(3, 64.0) as usize, num(4, 50_000.0) as usize).await,
+        Some("intake-parked") => {
+            PARKED.store(true, std::sync::atomic::Ordering::Relaxed);
+            intake(&bin, num(3, 64.0) as usize, num(4, 50_000.0) as usize).await
+        }
+        Some("intake-rate-parked") => {
+            PARKED.store(true, std::sync::atomic::Ordering::Relaxed);
+            intake_rate(&bin, num(3, 2_000.0), num(4, 20_000.0) as usize).await
+        }
         Some("intake-rate") => intake_rate(&bin, num(3, 2_000.0), num(4, 20_000.0) as usize).await,
         Some("echo") => echo(num(3, 64.0) as usize, num(4, 200_000.0) as usize).await,
         Some("sqlite") => sqlite(num(3, 2_000.0) as usize),

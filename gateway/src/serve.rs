@@ -16,7 +16,6 @@ use bosun_gateway_store::{JobStore, SqliteJobStore};
 use bosun_proto::api::job_gateway_server::JobGatewayServer;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::cli::ServeArgs;
 use crate::dispatcher::{Dispatcher, DispatcherConfig};
@@ -340,8 +339,10 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
         ));
     let shutdown = supervisor.shutdown_token();
     supervisor.spawn_critical("grpc-server", async move {
+        // TCP_NODELAY: without it a unary answer written in two frames waits for the
+        // client's delayed ACK (~40 ms per call on Linux).
         grpc.serve_with_incoming_shutdown(
-            TcpListenerStream::new(grpc_listener),
+            tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
             shutdown.cancelled_owned(),
         )
         .await

@@ -65,8 +65,11 @@ impl Default for DispatcherConfig {
 /// What the dispatcher knows about one incomplete job.
 #[derive(Debug, Clone)]
 struct Tracked {
-    job: ProwJob,
+    /// Shared so a scheduling pass can hold it while it changes the state.
+    job: Arc<ProwJob>,
     revision: u64,
+    /// Prow's supersede identity of a presubmit (see `schedule::identity`), computed once.
+    identity: Option<String>,
 }
 
 /// A job whose runner task is active.
@@ -81,8 +84,19 @@ struct Running {
 struct SchedState {
     /// Incomplete jobs by ProwJob name.
     jobs: HashMap<String, Tracked>,
-    /// Triggered jobs waiting to start, oldest first.
-    queue: Vec<String>,
+    /// Triggered jobs waiting to start, oldest first, with the generation they were queued
+    /// at. An entry is live while `queued` holds the same generation for its name; stale
+    /// entries (the job started, finished or was aborted meanwhile) are dropped by the next
+    /// pass, so leaving the queue is O(1).
+    queue: Vec<(String, u64)>,
+    /// Names waiting in `queue` → their live generation.
+    queued: HashMap<String, u64>,
+    /// Generation counter for `queued`.
+    generation: u64,
+    /// `queue[..checked]` was examined since the last full pass: new arrivals cannot change
+    /// the verdict of jobs already waiting (only a freed slot or new limits can), so a pass
+    /// triggered by an arrival examines the tail only.
+    checked: usize,
     /// Jobs with a runner.
     running: HashMap<String, Running>,
     /// Jobs whose runner ended but whose completion the watch has not shown yet; stale
@@ -218,12 +232,12 @@ impl DispatcherLoop {
                 }
             };
             let mut events = self.inner.store.watch(from);
-            schedule::schedule(&self.inner).await;
+            schedule::schedule(&self.inner, true).await;
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
                     _ = self.inner.reschedule.notified() => {
-                        schedule::schedule(&self.inner).await;
+                        schedule::schedule(&self.inner, true).await;
                     }
                     Some(name) = self.runner_done.recv() => {
                         let mut st = self.inner.state.lock().await;
@@ -231,13 +245,13 @@ impl DispatcherLoop {
                             st.finished.insert(name);
                         }
                         drop(st);
-                        schedule::schedule(&self.inner).await;
+                        schedule::schedule(&self.inner, true).await;
                     }
                     event = events.next() => match event {
                         Some(Ok(event)) => {
                             let deleted = matches!(event.kind, WatchEventKind::Deleted);
                             self.observe(event.job, deleted).await;
-                            schedule::schedule(&self.inner).await;
+                            schedule::schedule(&self.inner, false).await;
                         }
                         Some(Err(e)) => {
                             tracing::warn!("job watch broke: {e}; resynchronising");
@@ -295,7 +309,7 @@ impl DispatcherLoop {
         if deleted || stored.job.is_complete() {
             st.finished.remove(&name);
             st.jobs.remove(&name);
-            st.queue.retain(|n| n != &name);
+            st.queued.remove(&name);
             if let Some(r) = st.running.get(&name) {
                 // Completed behind our back (another writer): stop following.
                 r.cancel.cancel();
@@ -308,20 +322,26 @@ impl DispatcherLoop {
             return;
         }
         let is_new = !st.jobs.contains_key(&name);
+        let identity = schedule::identity(&stored.job);
+        let job = Arc::new(stored.job);
         st.jobs.insert(
             name.clone(),
             Tracked {
-                job: stored.job.clone(),
+                job: job.clone(),
                 revision: stored.revision,
+                identity,
             },
         );
         match state {
             ProwJobState::Scheduling | ProwJobState::Triggered => {
-                if !st.running.contains_key(&name) && !st.queue.contains(&name) {
-                    st.queue.push(name.clone());
+                if !st.running.contains_key(&name) && !st.queued.contains_key(&name) {
+                    st.generation += 1;
+                    let generation = st.generation;
+                    st.queued.insert(name.clone(), generation);
+                    st.queue.push((name.clone(), generation));
                 }
                 if is_new {
-                    let superseded = schedule::superseded_by(&st, &stored.job);
+                    let superseded = schedule::superseded_by(&st, &job);
                     drop(st);
                     for old in superseded {
                         let inner = inner.clone();
@@ -337,22 +357,22 @@ impl DispatcherLoop {
             ProwJobState::Pending => {
                 if !st.running.contains_key(&name) {
                     // Running before a restart: re-attach.
-                    st.queue.retain(|n| n != &name);
-                    schedule::launch(inner, &mut st, &stored.job, runner::Phase::Reattach);
+                    st.queued.remove(&name);
+                    schedule::launch(inner, &mut st, &job, runner::Phase::Reattach);
                 }
             }
             ProwJobState::Aborted => {
                 if let Some(r) = st.running.get(&name) {
                     r.cancel.cancel();
                 } else {
-                    st.queue.retain(|n| n != &name);
-                    schedule::launch(inner, &mut st, &stored.job, runner::Phase::AbortQueued);
+                    st.queued.remove(&name);
+                    schedule::launch(inner, &mut st, &job, runner::Phase::AbortQueued);
                 }
             }
             _ => {
                 // A final state without completion time: finish it.
                 if !st.running.contains_key(&name) {
-                    schedule::launch(inner, &mut st, &stored.job, runner::Phase::AbortQueued);
+                    schedule::launch(inner, &mut st, &job, runner::Phase::AbortQueued);
                 }
             }
         }

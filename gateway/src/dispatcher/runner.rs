@@ -164,7 +164,8 @@ async fn start(
         Ok(Some(stored)) => {
             inner.metrics.job_started();
             tracing::info!(job = %name, build_id = %stored.job.status.as_ref().map(|s| s.build_id.as_str()).unwrap_or(""), "job started");
-            transitions::store_prowjob_json(inner, &stored.job).await;
+            // prowjob.json is written once, when the job finishes (see `transitions::finish`):
+            // a file per state change would double the file-system work of every job.
             Some(stored.job)
         }
         Ok(None) => None,

@@ -67,22 +67,38 @@ fn verdict(inner: &Inner, st: &SchedState, job: &ProwJob) -> Verdict {
     Verdict::Start
 }
 
-/// One scheduling pass over the queue, oldest first.
-pub(crate) async fn schedule(inner: &Arc<Inner>) {
+/// One scheduling pass over the queue, oldest first: every waiting job when `full` (a slot
+/// was freed, limits changed), else only the jobs queued since the last pass.
+pub(crate) async fn schedule(inner: &Arc<Inner>, full: bool) {
     let mut st = inner.state.lock().await;
-    let queue = std::mem::take(&mut st.queue);
-    let mut keep = Vec::with_capacity(queue.len());
-    for name in queue {
-        let Some(tracked) = st.jobs.get(&name).cloned() else {
+    let start = if full {
+        0
+    } else {
+        st.checked.min(st.queue.len())
+    };
+    // The examined prefix stays as it is (stale entries in it go at the next full pass).
+    let tail = st.queue.split_off(start);
+    let mut keep = std::mem::take(&mut st.queue);
+    for (name, generation) in tail {
+        if st.queued.get(&name) != Some(&generation) {
+            continue;
+        }
+        let Some(job) = st.jobs.get(&name).map(|t| t.job.clone()) else {
+            st.queued.remove(&name);
             continue;
         };
         if st.running.contains_key(&name) {
+            st.queued.remove(&name);
             continue;
         }
-        match verdict(inner, &st, &tracked.job) {
-            Verdict::Start => launch(inner, &mut st, &tracked.job, Phase::Start),
-            Verdict::Wait => keep.push(name),
+        match verdict(inner, &st, &job) {
+            Verdict::Start => {
+                st.queued.remove(&name);
+                launch(inner, &mut st, &job, Phase::Start);
+            }
+            Verdict::Wait => keep.push((name, generation)),
             Verdict::Fail(description) => {
+                st.queued.remove(&name);
                 let inner2 = inner.clone();
                 // Mark as running so it is not picked twice while the write is in flight.
                 st.running.insert(
@@ -101,11 +117,12 @@ pub(crate) async fn schedule(inner: &Arc<Inner>) {
             }
         }
     }
-    // Jobs queued while we held the lock cannot exist (we hold it), so just restore.
+    // Nothing can be queued while we hold the lock, so the kept entries are the whole queue.
+    st.checked = keep.len();
     st.queue = keep;
     inner
         .metrics
-        .set_queue_depth(st.queue.len(), st.running.len());
+        .set_queue_depth(st.queued.len(), st.running.len());
 }
 
 /// Starts a runner task for a job.
@@ -134,7 +151,7 @@ fn refs_digest(r: &Refs) -> String {
 }
 
 /// Prow's dedupe identity of a presubmit: type, job and a digest per ref (SHAs ignored).
-fn identity(job: &ProwJob) -> Option<String> {
+pub(crate) fn identity(job: &ProwJob) -> Option<String> {
     if job.spec.r#type != ProwJobType::Presubmit {
         return None;
     }
@@ -161,9 +178,9 @@ pub(crate) fn superseded_by(st: &SchedState, newer: &ProwJob) -> Vec<String> {
     let newer_start = start_key(newer);
     st.jobs
         .values()
+        .filter(|t| t.identity.as_deref() == Some(id.as_str()))
         .filter(|t| t.job.name() != newer.name())
         .filter(|t| t.job.state() != bosun_proto::ProwJobState::Aborted)
-        .filter(|t| identity(&t.job).as_deref() == Some(id.as_str()))
         .filter(|t| start_key(&t.job) <= newer_start)
         .map(|t| t.job.name().to_owned())
         .collect()
