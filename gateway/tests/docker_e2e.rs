@@ -101,6 +101,8 @@ async fn docker_job_over_grpc_succeeds_with_logs_and_artifacts() {
         .path()
         .join("artifacts/logs/e2e-docker")
         .join(&status.build_id);
+    // prowjob.json is written by a background task moments after the job finished.
+    eventually("prowjob.json", || job_dir.join("prowjob.json").is_file());
     for f in [
         "build-log.txt",
         "started.json",

@@ -101,6 +101,8 @@ async fn submitted_job_runs_with_every_transition_logs_and_artifacts() {
         std::fs::canonicalize(url_dir).ok(),
         std::fs::canonicalize(&job_dir).ok()
     );
+    // prowjob.json is written by a background task moments after the job finished.
+    eventually("prowjob.json", || job_dir.join("prowjob.json").is_file());
     for f in [
         "build-log.txt",
         "started.json",

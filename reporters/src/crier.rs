@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bosun_gateway_store::{JobStore, ListFilter, StoreError, WatchEventKind};
-use bosun_proto::{ProwJob, ProwJobState};
+use bosun_proto::ProwJob;
 use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::marks::ReportMarks;
 use crate::{ReportError, Reporter, job_state};
 
 /// Per-reporter tuning of the fan-out.
@@ -200,11 +201,12 @@ impl Crier {
         reporters: Vec<Arc<dyn Reporter>>,
         options: CrierOptions,
     ) -> Self {
+        let marks = Arc::new(ReportMarks::new(store.clone()));
         let lanes: Vec<Arc<Lane>> = reporters
             .into_iter()
             .map(|reporter| {
                 let opts = options.for_reporter(reporter.name());
-                Arc::new(Lane::new(reporter, opts))
+                Arc::new(Lane::new(reporter, opts, marks.clone()))
             })
             .collect();
         let metrics = CrierMetrics {
@@ -392,6 +394,8 @@ struct Lane {
     overflowed: AtomicBool,
     metrics: Arc<ReporterMetrics>,
     bucket: tokio::sync::Mutex<Bucket>,
+    /// Shared by every lane: marks of one job are written together.
+    marks: Arc<ReportMarks>,
 }
 
 struct Bucket {
@@ -400,8 +404,9 @@ struct Bucket {
 }
 
 impl Lane {
-    fn new(reporter: Arc<dyn Reporter>, options: ReporterOptions) -> Self {
+    fn new(reporter: Arc<dyn Reporter>, options: ReporterOptions, marks: Arc<ReportMarks>) -> Self {
         Lane {
+            marks,
             name: reporter.name().to_owned(),
             reporter,
             bucket: tokio::sync::Mutex::new(Bucket {
@@ -519,25 +524,26 @@ impl Lane {
         store: &dyn JobStore,
         shutdown: &CancellationToken,
     ) -> Option<Duration> {
-        let job = match store.get(name).await {
-            Ok(stored) => stored.job,
+        let stored = match store.get(name).await {
+            Ok(stored) => stored,
             Err(StoreError::NotFound { .. }) => return None,
             Err(e) => {
                 warn!(reporter = %self.name, job_id = %name, error = %e, "crier: reading job failed");
                 return Some(self.next_backoff(name, None));
             }
         };
-        if !needs_report(self.reporter.as_ref(), &job) {
+        let job = &stored.job;
+        if !needs_report(self.reporter.as_ref(), job) {
             self.lock().attempts.remove(name);
             return None;
         }
-        let state = job_state(&job);
+        let state = job_state(job);
         self.acquire_token(shutdown).await;
         if shutdown.is_cancelled() {
             return None;
         }
         let started = Instant::now();
-        let result = self.reporter.report(&job).await;
+        let result = self.reporter.report(job).await;
         let elapsed = started.elapsed();
         self.metrics
             .latency_micros_sum
@@ -548,7 +554,7 @@ impl Lane {
                 self.metrics.sent.fetch_add(1, Ordering::Relaxed);
                 self.lock().attempts.remove(name);
                 debug!(reporter = %self.name, job_id = %name, %state, "crier: reported");
-                if let Err(e) = self.mark_reported(store, name, state).await {
+                if let Err(e) = self.marks.mark(name, &self.name, state, Some(stored)).await {
                     // The report went out; it may be sent again later (reporters are idempotent).
                     warn!(reporter = %self.name, job_id = %name, error = %e, "crier: recording the reported state failed");
                     return Some(self.next_backoff(name, None));
@@ -571,38 +577,6 @@ impl Lane {
                 let delay = self.next_backoff(name, None);
                 warn!(reporter = %self.name, job_id = %name, %state, error = %message, retry_in = ?delay, "crier: report refused, will retry");
                 Some(delay)
-            }
-        }
-    }
-
-    /// `prev_report_states[reporter] = state` by compare-and-swap, re-reading on conflict.
-    async fn mark_reported(
-        &self,
-        store: &dyn JobStore,
-        name: &str,
-        state: ProwJobState,
-    ) -> Result<(), StoreError> {
-        let mut attempt = 0u32;
-        loop {
-            let stored = match store.get(name).await {
-                Ok(stored) => stored,
-                Err(StoreError::NotFound { .. }) => return Ok(()),
-                Err(e) => return Err(e),
-            };
-            let mut job = stored.job;
-            let status = job.status.get_or_insert_with(Default::default);
-            if status.prev_report_states.get(&self.name) == Some(&state) {
-                return Ok(());
-            }
-            status.prev_report_states.insert(self.name.clone(), state);
-            match store.update(job, stored.revision).await {
-                Ok(_) => return Ok(()),
-                Err(StoreError::Conflict { .. }) if attempt < 20 => {
-                    attempt += 1;
-                    continue;
-                }
-                Err(StoreError::NotFound { .. }) => return Ok(()),
-                Err(e) => return Err(e),
             }
         }
     }

@@ -16,6 +16,7 @@ pub mod crier;
 pub mod gerrit;
 pub mod github;
 mod http;
+mod marks;
 pub mod pubsub;
 pub mod slack;
 pub mod template;

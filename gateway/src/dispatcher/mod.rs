@@ -112,6 +112,9 @@ pub(crate) struct Inner {
     config: std::sync::RwLock<Arc<DispatcherConfig>>,
     /// Wakes the loop for a scheduling pass (limits changed).
     reschedule: tokio::sync::Notify,
+    /// Finished jobs whose `prowjob.json` the writer task stores (see
+    /// `transitions::prowjob_json_writer`).
+    prowjob_json: mpsc::Sender<ProwJob>,
     build_ids: BuildIdVendor,
     supervisor: Supervisor,
     state: Mutex<SchedState>,
@@ -142,18 +145,27 @@ impl Dispatcher {
         metrics: Metrics,
     ) -> (Self, DispatcherLoop) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (prowjob_json, prowjob_json_rx) = mpsc::channel(transitions::PROWJOB_JSON_QUEUE);
         let inner = Arc::new(Inner {
             store,
             agents,
             artifacts,
             config: std::sync::RwLock::new(Arc::new(config)),
             reschedule: tokio::sync::Notify::new(),
+            prowjob_json,
             build_ids: BuildIdVendor::default(),
             supervisor,
             state: Mutex::new(SchedState::default()),
             runner_done: tx,
             metrics,
         });
+        if let Some(artifacts) = inner.artifacts.clone() {
+            let shutdown = inner.supervisor.shutdown_token();
+            inner.supervisor.spawn(
+                "prowjob-json-writer",
+                transitions::prowjob_json_writer(artifacts, prowjob_json_rx, shutdown),
+            );
+        }
         (
             Self {
                 inner: inner.clone(),

@@ -1,5 +1,6 @@
 //! The embedded SQLite job store.
 
+mod checkpoint;
 mod reader;
 mod row;
 mod schema;
@@ -94,6 +95,8 @@ struct Inner {
     readers: Arc<ReadPool>,
     counters: Arc<Counters>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Dropping it stops the WAL checkpointer thread.
+    _checkpointer: Mutex<std::sync::mpsc::Sender<()>>,
 }
 
 impl std::fmt::Debug for SqliteJobStore {
@@ -120,6 +123,18 @@ impl SqliteJobStore {
             })?;
         }
         let conn = schema::open_writer(path, options.busy_timeout)?;
+        checkpoint::configure_writer(&conn)
+            .map_err(StoreError::sqlite("set wal_autocheckpoint"))?;
+        let (stop_checkpointer, stop_rx) = std::sync::mpsc::channel();
+        let checkpoint_path = path.to_owned();
+        let busy = options.busy_timeout;
+        std::thread::Builder::new()
+            .name("bosun-store-checkpoint".into())
+            .spawn(move || checkpoint::run(checkpoint_path, busy, stop_rx))
+            .map_err(|source| StoreError::Io {
+                context: "cannot start the job store checkpoint thread".into(),
+                source,
+            })?;
         let (requests, requests_rx) = mpsc::channel(options.write_queue);
         let (events, _) = broadcast::channel(options.watch_buffer);
         let counters = Arc::new(Counters::default());
@@ -151,6 +166,7 @@ impl SqliteJobStore {
                 )),
                 counters,
                 writer: Mutex::new(Some(handle)),
+                _checkpointer: Mutex::new(stop_checkpointer),
             }),
         })
     }
