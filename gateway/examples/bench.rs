@@ -608,7 +608,7 @@ async fn report_fanout(bin: &Path, jobs: usize) -> anyhow::Result<()> {
             "prow.k8s.io/pubsub.topic": "results",
             "prow.k8s.io/pubsub.runID": format!("run-{i}"),
         });
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             serde_json::json!({
                 "apiVersion": "prow.k8s.io/v1",
                 "kind": "ProwJob",
