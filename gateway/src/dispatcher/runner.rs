@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bosun_agents::{Agent, AgentError, LogStream, Outcome, Progress};
+use bosun_gateway_store::StoredJob;
 use bosun_proto::{ProwJob, ProwJobState};
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -12,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 use super::schedule::agent_of;
-use super::transitions::{self, TransitionError, modify, now};
+use super::transitions::{self, TransitionError, modify, modify_from, now};
 
 /// Where a runner begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,14 +37,15 @@ async fn drive(inner: &Arc<Inner>, name: &str, phase: Phase, cancel: &Cancellati
         transitions::finish(inner, name, &Outcome::aborted("Job aborted.")).await;
         return;
     }
-    let job = match inner.store.get(name).await {
+    let stored = match inner.store.get(name).await {
         Ok(s) if s.job.is_complete() => return,
-        Ok(s) => s.job,
+        Ok(s) => s,
         Err(e) => {
             tracing::error!(job = %name, "cannot load job: {e}");
             return;
         }
     };
+    let job = stored.job.clone();
     let Some(agent) = inner.agents.get(agent_of(&job)) else {
         let outcome = Outcome::error(format!(
             "Terminal error: unknown agent {:?}.",
@@ -52,15 +54,17 @@ async fn drive(inner: &Arc<Inner>, name: &str, phase: Phase, cancel: &Cancellati
         transitions::finish(inner, name, &outcome).await;
         return;
     };
-    let job = match phase {
-        Phase::Start => match start(inner, agent.as_ref(), job, cancel).await {
-            Some(job) => job,
+    // The runner's own last write is where its next write starts from (saves re-reading the
+    // job when nobody else changed it meanwhile).
+    let (job, seen) = match phase {
+        Phase::Start => match start(inner, agent.as_ref(), stored, cancel).await {
+            Some(stored) => (stored.job.clone(), Some(stored)),
             None => return,
         },
-        _ => job,
+        _ => (job, None),
     };
     let outcome = follow(inner, agent.as_ref(), job, cancel).await;
-    transitions::finish(inner, name, &outcome).await;
+    transitions::finish_from(inner, name, &outcome, seen).await;
 }
 
 /// Vends the build id, creates the workload (retrying while the backend is unavailable) and
@@ -68,14 +72,19 @@ async fn drive(inner: &Arc<Inner>, name: &str, phase: Phase, cancel: &Cancellati
 async fn start(
     inner: &Arc<Inner>,
     agent: &dyn Agent,
-    job: ProwJob,
+    stored: StoredJob,
     cancel: &CancellationToken,
-) -> Option<ProwJob> {
-    let name = job.name().to_owned();
+) -> Option<StoredJob> {
+    let name = stored.job.name().to_owned();
     // The build id is stored before the workload exists, so a restart in between reuses it.
-    let job = if job.status.as_ref().is_none_or(|s| s.build_id.is_empty()) {
+    let stored = if stored
+        .job
+        .status
+        .as_ref()
+        .is_none_or(|s| s.build_id.is_empty())
+    {
         let id = inner.build_ids.next();
-        let res = modify(inner, &name, |j| {
+        let res = modify_from(inner, &name, Some(stored), |j| {
             if j.is_complete() || j.state() == ProwJobState::Aborted {
                 return Ok(false);
             }
@@ -90,7 +99,7 @@ async fn start(
         })
         .await;
         match res {
-            Ok(Some(stored)) => stored.job,
+            Ok(Some(stored)) => stored,
             Ok(None) => {
                 transitions::finish(inner, &name, &Outcome::aborted("Job aborted.")).await;
                 return None;
@@ -101,8 +110,9 @@ async fn start(
             }
         }
     } else {
-        job
+        stored
     };
+    let job = stored.job.clone();
 
     let mut backoff = Duration::from_millis(500);
     let mut last_description = String::new();
@@ -142,7 +152,7 @@ async fn start(
         .as_ref()
         .map(|a| a.url_for(&job))
         .unwrap_or_default();
-    let res = modify(inner, &name, |j| {
+    let res = modify_from(inner, &name, Some(stored), |j| {
         if j.is_complete() {
             return Ok(false);
         }
@@ -166,7 +176,7 @@ async fn start(
             tracing::info!(job = %name, build_id = %stored.job.status.as_ref().map(|s| s.build_id.as_str()).unwrap_or(""), "job started");
             // prowjob.json is written once, when the job finishes (see `transitions::finish`):
             // a file per state change would double the file-system work of every job.
-            Some(stored.job)
+            Some(stored)
         }
         Ok(None) => None,
         Err(e) => {

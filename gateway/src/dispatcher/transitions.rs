@@ -42,6 +42,21 @@ pub(crate) fn now() -> Time {
 pub(crate) async fn modify<F>(
     inner: &Inner,
     name: &str,
+    mutate: F,
+) -> Result<Option<StoredJob>, TransitionError>
+where
+    F: FnMut(&mut ProwJob) -> Result<bool, TransitionError>,
+{
+    modify_from(inner, name, None, mutate).await
+}
+
+/// [`modify`] starting from `seen`, a version the caller already holds (its own last write):
+/// when nothing changed since, that saves reading the job again; on a conflict the current
+/// version is read as usual.
+pub(crate) async fn modify_from<F>(
+    inner: &Inner,
+    name: &str,
+    mut seen: Option<StoredJob>,
     mut mutate: F,
 ) -> Result<Option<StoredJob>, TransitionError>
 where
@@ -49,7 +64,11 @@ where
 {
     let mut backoff = Duration::from_millis(50);
     loop {
-        let current = match inner.store.get(name).await {
+        let read = match seen.take() {
+            Some(s) => Ok(s),
+            None => inner.store.get(name).await,
+        };
+        let current = match read {
             Ok(c) => c,
             Err(StoreError::NotFound { .. }) => return Err(TransitionError::NotFound(name.into())),
             Err(e) if is_transient(&e) => {
@@ -130,7 +149,17 @@ pub(crate) async fn request_abort(
 /// Completes a job with an outcome. An abort requested earlier wins over the outcome: the
 /// job stays `aborted`. Also stores `prowjob.json` beside the job's logs.
 pub(crate) async fn finish(inner: &Inner, name: &str, outcome: &Outcome) {
-    let result = modify(inner, name, |job| {
+    finish_from(inner, name, outcome, None).await;
+}
+
+/// [`finish`] starting from a version the caller holds (see [`modify_from`]).
+pub(crate) async fn finish_from(
+    inner: &Inner,
+    name: &str,
+    outcome: &Outcome,
+    seen: Option<StoredJob>,
+) {
+    let result = modify_from(inner, name, seen, |job| {
         if job.is_complete() {
             return Ok(false);
         }
