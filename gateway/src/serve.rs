@@ -125,6 +125,17 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
     let lock = lock_data_dir(&opts.data_dir)?;
     let data_dir = std::fs::canonicalize(&opts.data_dir).unwrap_or(opts.data_dir.clone());
 
+    // Taken before the files are read: a change made while the gateway starts is applied by
+    // the reloader once its watch is in place.
+    let config_fingerprint = opts.config_path.as_deref().map(|path| {
+        crate::triggers::reload::fingerprint(
+            path,
+            opts.job_config_path.as_deref(),
+            opts.triggers
+                .as_ref()
+                .and_then(|t| t.plugin_config.as_deref()),
+        )
+    });
     let config = ConfigHandle::new(match &opts.config_path {
         Some(path) => Some(crate::check_config::load_or_report(
             path,
@@ -308,6 +319,7 @@ pub async fn start(opts: GatewayOptions) -> anyhow::Result<RunningGateway> {
             },
             &reporter_settings,
             http_listener.is_some(),
+            config_fingerprint.unwrap_or_default(),
         )?,
         None => None,
     };
@@ -387,6 +399,7 @@ fn start_triggers(
     ctx: TriggerContext,
     reporter_settings: &bosun_reporters::ReporterSettings,
     http_enabled: bool,
+    config_fingerprint: crate::triggers::reload::Fingerprint,
 ) -> anyhow::Result<Option<axum::Router>> {
     let plugins = match &opts.plugin_config {
         Some(path) => Live::new(Some(
@@ -426,6 +439,7 @@ fn start_triggers(
             plugins: plugins.clone(),
             dispatcher: ctx.dispatcher.clone(),
             metrics: ctx.metrics.clone(),
+            loaded: config_fingerprint,
         };
         let shutdown = ctx.supervisor.shutdown_token();
         ctx.supervisor.spawn_critical("config-reload", async move {

@@ -45,6 +45,10 @@ pub struct Reloader {
     pub dispatcher: Dispatcher,
     /// Reload counters.
     pub metrics: Metrics,
+    /// The watched files as they were just before the configuration in force was loaded
+    /// ([`fingerprint`]): a change made between that load and the start of the watch is
+    /// applied as soon as the watch starts instead of waiting for another change.
+    pub loaded: Fingerprint,
 }
 
 /// What a reload attempt did.
@@ -59,7 +63,32 @@ pub enum ReloadOutcome {
 }
 
 /// A cheap summary of the watched files (path, size, modification time).
-type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+pub type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
+/// The fingerprint of the files a reloader watches: `config_path`, every file below
+/// `job_config_path` and `plugin_config`.
+pub fn fingerprint(
+    config_path: &Path,
+    job_config_path: Option<&Path>,
+    plugin_config: Option<&Path>,
+) -> Fingerprint {
+    let mut out = Vec::new();
+    let roots = std::iter::once(config_path)
+        .chain(job_config_path)
+        .chain(plugin_config);
+    for root in roots {
+        for entry in walkdir(root) {
+            let meta = std::fs::metadata(&entry).ok();
+            out.push((
+                entry,
+                meta.as_ref().map(|m| m.len()).unwrap_or(0),
+                meta.and_then(|m| m.modified().ok()),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
 
 impl Reloader {
     fn watched(&self) -> Vec<PathBuf> {
@@ -70,19 +99,11 @@ impl Reloader {
     }
 
     fn fingerprint(&self) -> Fingerprint {
-        let mut out = Vec::new();
-        for root in self.watched() {
-            for entry in walkdir(&root) {
-                let meta = std::fs::metadata(&entry).ok();
-                out.push((
-                    entry,
-                    meta.as_ref().map(|m| m.len()).unwrap_or(0),
-                    meta.and_then(|m| m.modified().ok()),
-                ));
-            }
-        }
-        out.sort();
-        out
+        fingerprint(
+            &self.config_path,
+            self.job_config_path.as_deref(),
+            self.plugin_config.as_deref(),
+        )
     }
 
     /// Loads everything again and, if valid, puts it in force.
@@ -129,7 +150,9 @@ impl Reloader {
         let (tx, mut rx) = mpsc::unbounded_channel::<()>();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok() {
+                // Opening and reading files are events too (the re-check's own directory
+                // listing would wake the loop again and again): only changes count.
+                if event.is_ok_and(|e| !e.kind.is_access()) {
                     let _ = tx.send(());
                 }
             });
@@ -158,16 +181,21 @@ impl Reloader {
                 tracing::warn!("cannot watch config files: {e}; re-checking every {RECHECK:?}")
             }
         }
-        let mut seen = self.fingerprint();
+        // The watch is in place: anything changed since the configuration in force was loaded
+        // is compared right away, later changes arrive as events.
+        let mut seen = self.loaded.clone();
+        let mut first = true;
         loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                event = rx.recv() => {
-                    if event.is_none() {
-                        return;
+            if !std::mem::take(&mut first) {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    event = rx.recv() => {
+                        if event.is_none() {
+                            return;
+                        }
                     }
+                    _ = tokio::time::sleep(RECHECK) => {}
                 }
-                _ = tokio::time::sleep(RECHECK) => {}
             }
             // Let a burst of writes settle, then take everything that queued up meanwhile.
             tokio::select! {
