@@ -134,6 +134,27 @@ fn malformed_text_names_the_source() {
 }
 
 #[test]
+fn json_yaml_flow_and_broken_json_all_parse_the_same_way() {
+    let json = r#"{"apiVersion":"prow.k8s.io/v1","kind":"ProwJob","spec":{"type":"periodic","job":"j","agent":"local"}}"#;
+    let flow =
+        "{apiVersion: prow.k8s.io/v1, kind: ProwJob, spec: {type: periodic, job: j, agent: local}}";
+    let from_json = parse_prowjob(json, "a.json").expect("json");
+    let from_flow = parse_prowjob(flow, "b.yaml").expect("a YAML flow mapping starts like JSON");
+    assert_eq!(from_json, from_flow);
+    // JSON with an unknown field is refused by name, as YAML is.
+    let err = parse_prowjob(
+        r#"{"spec":{"type":"periodic","job":"j","jobb":1}}"#,
+        "c.json",
+    )
+    .expect_err("unknown field");
+    assert_eq!(err.field_path(), Some("spec.jobb"));
+    // Broken JSON gets the YAML parser's located syntax error.
+    let err = parse_prowjob("{\"spec\": {\"job\": }", "d.json").expect_err("syntax");
+    assert!(matches!(err, ProwJobParseError::Syntax { .. }), "{err}");
+    assert!(err.to_string().starts_with("d.json:"), "{err}");
+}
+
+#[test]
 fn generated_crd_matches_prow_field_for_field() {
     use kube::CustomResourceExt;
     let ours = serde_json::to_value(bosun_proto::ProwJob::crd()).expect("crd json");

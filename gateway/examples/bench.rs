@@ -482,6 +482,30 @@ async fn memory(bin: &Path, jobs: usize) -> anyhow::Result<()> {
     while let Some(done) = tasks.join_next().await {
         done??;
     }
+    // Measure over finished jobs only: wait until none is triggered or pending.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    for state in ["triggered", "pending"] {
+        loop {
+            let left = c
+                .list(ListRequest {
+                    page_size: 1,
+                    state: state.into(),
+                    ..ListRequest::default()
+                })
+                .await?
+                .into_inner()
+                .jobs
+                .len();
+            if left == 0 {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("jobs still {state} after 600 s");
+            }
+            // Poll interval while the last jobs finish; bounded by the deadline above.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     let mut samples = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
@@ -561,6 +585,40 @@ async fn report_fanout(bin: &Path, jobs: usize) -> anyhow::Result<()> {
             )
         })
         .collect();
+    // The physical side: the same number of plain HTTP posts (16 concurrent reqwest clients,
+    // no gateway, no store) to a Slack test server of its own.
+    let reports_expected = 3 * jobs;
+    let baseline = {
+        let slack = SlackServer::start(&["xoxb-bench"], &["#ci"]).await?;
+        let url = format!("{}/api/chat.postMessage", slack.url());
+        let http = reqwest::Client::new();
+        let start = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for k in 0..16 {
+            let (http, url) = (http.clone(), url.clone());
+            tasks.spawn(async move {
+                for i in (k..reports_expected).step_by(16) {
+                    http.post(&url)
+                        .bearer_auth("xoxb-bench")
+                        .json(&serde_json::json!({"channel": "#ci", "text": format!("bench-{i} success")}))
+                        .send()
+                        .await?
+                        .error_for_status()?;
+                }
+                anyhow::Ok(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+        let elapsed = start.elapsed();
+        anyhow::ensure!(
+            slack.messages().len() == reports_expected,
+            "baseline: the Slack test server accepted {} of {reports_expected} posts",
+            slack.messages().len()
+        );
+        reports_expected as f64 / elapsed.as_secs_f64()
+    };
     let github = GitHubServer::start("gh-bench").await?;
     let slack = SlackServer::start(&["xoxb-bench"], &["#ci"]).await?;
     let pubsub = PubSubServer::start(&["proj/results"], None).await?;
@@ -750,6 +808,9 @@ async fn report_fanout(bin: &Path, jobs: usize) -> anyhow::Result<()> {
         gr.1,
         sl.1,
         ps.1,
+    );
+    println!(
+        "report baseline: {reports_expected} plain HTTP posts (16 concurrent) to a Slack test server: {baseline:.0} posts/s"
     );
     Ok(())
 }

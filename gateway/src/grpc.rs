@@ -122,7 +122,7 @@ fn valid_object_name(name: &str) -> bool {
 /// status (`triggered`, start time now).
 pub fn prepare_submitted(mut job: ProwJob, namespace: &str) -> Result<ProwJob, Status> {
     match job.metadata.name.as_deref() {
-        None | Some("") => job.metadata.name = Some(uuid::Uuid::new_v4().to_string()),
+        None | Some("") => job.metadata.name = Some(bosun_proto::new_job_name()),
         Some(n) if !valid_object_name(n) => {
             return Err(Status::invalid_argument(format!(
                 "metadata.name: {n:?} is not a valid name (lowercase letters, digits, '-' and '.', at most 253 characters)"
@@ -361,7 +361,7 @@ impl JobGateway for GatewayService {
             .map_err(store_status)?;
         let mut job = stored.job;
         job.metadata = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-            name: Some(uuid::Uuid::new_v4().to_string()),
+            name: Some(bosun_proto::new_job_name()),
             namespace: job.metadata.namespace.clone(),
             labels: job.metadata.labels.clone(),
             annotations: job.metadata.annotations.clone(),

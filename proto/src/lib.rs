@@ -14,4 +14,6 @@ pub mod prowjob;
 pub mod schema;
 pub mod secret;
 
-pub use prowjob::{ProwJob, ProwJobSpec, ProwJobState, ProwJobStatus, ProwJobType, Pull, Refs};
+pub use prowjob::{
+    ProwJob, ProwJobSpec, ProwJobState, ProwJobStatus, ProwJobType, Pull, Refs, new_job_name,
+};

@@ -60,10 +60,21 @@ impl ProwJobParseError {
 
 /// Parses a ProwJob from YAML or JSON text (JSON is YAML). `source_name` is used in errors.
 pub fn parse_prowjob(text: &str, source_name: &str) -> Result<ProwJob, ProwJobParseError> {
-    let value: Value = serde_yaml::from_str(text).map_err(|e| ProwJobParseError::Syntax {
-        source_name: source_name.to_owned(),
-        message: e.to_string(),
-    })?;
+    // JSON (what API clients send) takes the fast parser; anything else, including YAML flow
+    // mappings that merely start like JSON, goes through the YAML parser, whose error names
+    // the line and column.
+    let json = text
+        .trim_start()
+        .starts_with('{')
+        .then(|| serde_json::from_str::<Value>(text).ok())
+        .flatten();
+    let value = match json {
+        Some(value) => value,
+        None => serde_yaml::from_str(text).map_err(|e| ProwJobParseError::Syntax {
+            source_name: source_name.to_owned(),
+            message: e.to_string(),
+        })?,
+    };
     prowjob_from_value(value, source_name)
 }
 

@@ -847,3 +847,23 @@ impl ProwJob {
         self.metadata.name.as_deref().unwrap_or("")
     }
 }
+
+/// A fresh ProwJob name: a UUID like Prow's, version 7 so names created one after another sort
+/// together (the store's name index then appends instead of touching a random page per job).
+pub fn new_job_name() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod name_tests {
+    #[test]
+    fn new_names_are_uuids_that_sort_in_creation_order() {
+        let names: Vec<String> = (0..1000).map(|_| super::new_job_name()).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+        for n in &names {
+            assert_eq!(n.len(), 36);
+            assert!(n.chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
+            assert_eq!(n.as_bytes()[14], b'7', "UUID version 7: {n}");
+        }
+    }
+}

@@ -160,7 +160,7 @@ pub fn new_prowjob(
     set_report_default(&mut spec);
     ProwJob {
         metadata: ObjectMeta {
-            name: Some(uuid::Uuid::new_v4().to_string()),
+            name: Some(bosun_proto::new_job_name()),
             labels: Some(labels),
             annotations: Some(annotations),
             ..ObjectMeta::default()

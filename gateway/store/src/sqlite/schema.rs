@@ -84,6 +84,12 @@ pub(super) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(StoreError::sqlite("set synchronous"))?;
+    // Savepoint and statement journals (the undo copies that let one request of a batch fail
+    // alone) stay in memory: on disk they spilled to a temp file once a savepoint touched more
+    // than 64 KiB of pages, and those writes outnumbered the WAL's ten to one. They are
+    // discarded at commit either way; durability is the WAL's.
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(StoreError::sqlite("set temp_store"))?;
     migrate(&mut conn)?;
     // Keep planner statistics fresh cheaply (SQLite's advice for long-lived connections).
     conn.execute_batch("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")
