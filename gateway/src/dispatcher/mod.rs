@@ -114,7 +114,7 @@ pub(crate) struct Inner {
     reschedule: tokio::sync::Notify,
     /// Finished jobs whose `prowjob.json` the writer task stores (see
     /// `transitions::prowjob_json_writer`).
-    prowjob_json: mpsc::Sender<ProwJob>,
+    prowjob_json: mpsc::UnboundedSender<ProwJob>,
     build_ids: BuildIdVendor,
     supervisor: Supervisor,
     state: Mutex<SchedState>,
@@ -145,7 +145,7 @@ impl Dispatcher {
         metrics: Metrics,
     ) -> (Self, DispatcherLoop) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (prowjob_json, prowjob_json_rx) = mpsc::channel(transitions::PROWJOB_JSON_QUEUE);
+        let (prowjob_json, prowjob_json_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             store,
             agents,

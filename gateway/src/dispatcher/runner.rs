@@ -28,13 +28,22 @@ pub(crate) enum Phase {
 
 /// Runs one job to completion, then tells the dispatcher loop.
 pub(crate) async fn run(inner: Arc<Inner>, name: String, phase: Phase, cancel: CancellationToken) {
-    drive(&inner, &name, phase, &cancel).await;
+    // Boxed: a spawned task stores its future inline, and every job has one of these tasks
+    // while it is queued for the store or running. Inline, the phases' state machines (each
+    // holding ProwJob values across awaits) made each task ~69 KB; boxed per phase, a task
+    // holds only the phase it is in.
+    Box::pin(drive(&inner, &name, phase, &cancel)).await;
     let _ = inner.runner_done.send(name);
 }
 
 async fn drive(inner: &Arc<Inner>, name: &str, phase: Phase, cancel: &CancellationToken) {
     if phase == Phase::AbortQueued {
-        transitions::finish(inner, name, &Outcome::aborted("Job aborted.")).await;
+        Box::pin(transitions::finish(
+            inner,
+            name,
+            &Outcome::aborted("Job aborted."),
+        ))
+        .await;
         return;
     }
     let stored = match inner.store.get(name).await {
@@ -51,20 +60,20 @@ async fn drive(inner: &Arc<Inner>, name: &str, phase: Phase, cancel: &Cancellati
             "Terminal error: unknown agent {:?}.",
             agent_of(&job)
         ));
-        transitions::finish(inner, name, &outcome).await;
+        Box::pin(transitions::finish(inner, name, &outcome)).await;
         return;
     };
     // The runner's own last write is where its next write starts from (saves re-reading the
     // job when nobody else changed it meanwhile).
     let (job, seen) = match phase {
-        Phase::Start => match start(inner, agent.as_ref(), stored, cancel).await {
+        Phase::Start => match Box::pin(start(inner, agent.as_ref(), stored, cancel)).await {
             Some(stored) => (stored.job.clone(), Some(stored)),
             None => return,
         },
         _ => (job, None),
     };
-    let outcome = follow(inner, agent.as_ref(), job, cancel).await;
-    transitions::finish_from(inner, name, &outcome, seen).await;
+    let outcome = Box::pin(follow(inner, agent.as_ref(), job, cancel)).await;
+    Box::pin(transitions::finish_from(inner, name, &outcome, seen)).await;
 }
 
 /// Vends the build id, creates the workload (retrying while the backend is unavailable) and

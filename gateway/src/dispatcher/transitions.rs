@@ -178,51 +178,62 @@ pub(crate) async fn finish_from(
         Ok(Some(stored)) => {
             inner.metrics.job_finished(stored.job.state());
             tracing::info!(job = %name, state = %stored.job.state(), "job finished");
-            store_prowjob_json(inner, &stored.job).await;
+            store_prowjob_json(inner, stored.job);
         }
         Ok(None) => {}
         Err(e) => tracing::error!(job = %name, "could not complete job: {e}"),
     }
 }
 
-/// Finished jobs waiting for their `prowjob.json` before runners feel back-pressure.
-pub(crate) const PROWJOB_JSON_QUEUE: usize = 4096;
+/// How many `prowjob.json` files are written at once.
+const PROWJOB_JSON_WRITES: usize = 16;
 
 /// Queues `prowjob.json` next to the job's logs (crier's GCS reporter does this in Prow). The
-/// file is written by one background task ([`prowjob_json_writer`]): creating a directory and
-/// a file per job is kernel work that, done inline by every runner, competes with dispatching
-/// the next jobs (it doubled dispatch p99 at 1,000 jobs/s); serialised it uses one thread at
-/// most. The job's state is already durable in the store; the file follows within moments.
-pub(crate) async fn store_prowjob_json(inner: &Inner, job: &ProwJob) {
+/// file is written by a background task ([`prowjob_json_writer`]): creating a directory and a
+/// file per job is kernel work that, done inline by every runner, competes with dispatching
+/// the next jobs (it doubled dispatch p99 at 1,000 jobs/s). The job's state is already durable
+/// in the store; the file follows within moments.
+///
+/// The queue is unbounded on purpose: nothing upstream can slow down for it (submissions do
+/// not wait for earlier jobs' files), so a bound only moved the backlog into the runners that
+/// waited to hand their job over, each holding its whole task (~23 KB) instead of the job:
+/// 30,000 finished jobs held 700 MB that way.
+pub(crate) fn store_prowjob_json(inner: &Inner, job: ProwJob) {
     if inner.artifacts.is_none() || job.status.as_ref().is_none_or(|s| s.build_id.is_empty()) {
         return;
     }
-    if inner.prowjob_json.send(job.clone()).await.is_err() {
-        tracing::debug!(job = %job.name(), "prowjob.json writer stopped; file not written");
+    if let Err(unsent) = inner.prowjob_json.send(job) {
+        tracing::debug!(job = %unsent.0.name(), "prowjob.json writer stopped; file not written");
     }
 }
 
-/// Writes queued `prowjob.json` files one at a time until shutdown, then writes what is still
-/// queued.
+/// Writes queued `prowjob.json` files, [`PROWJOB_JSON_WRITES`] at a time, until shutdown,
+/// then writes what is still queued.
 pub(crate) async fn prowjob_json_writer(
     artifacts: Artifacts,
-    mut queue: tokio::sync::mpsc::Receiver<ProwJob>,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<ProwJob>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    let mut writes = futures::stream::FuturesUnordered::new();
     loop {
-        let job = tokio::select! {
-            job = queue.recv() => match job {
-                Some(job) => job,
-                None => return,
+        tokio::select! {
+            job = queue.recv(), if writes.len() < PROWJOB_JSON_WRITES => match job {
+                Some(job) => {
+                    let artifacts = artifacts.clone();
+                    writes.push(async move { write_prowjob_json(&artifacts, &job).await });
+                }
+                None => break,
             },
+            Some(()) = futures::StreamExt::next(&mut writes), if !writes.is_empty() => {}
             _ = shutdown.cancelled() => {
                 queue.close();
-                while let Some(job) = queue.recv().await {
-                    write_prowjob_json(&artifacts, &job).await;
-                }
-                return;
+                break;
             }
-        };
+        }
+    }
+    // Finish what was started and what is still queued.
+    while futures::StreamExt::next(&mut writes).await.is_some() {}
+    while let Some(job) = queue.recv().await {
         write_prowjob_json(&artifacts, &job).await;
     }
 }
