@@ -49,7 +49,22 @@ impl Server {
     }
 
     fn start_with(bin: &Path, extra: &[String]) -> anyhow::Result<Self> {
+        Self::start_in(tempfile::tempdir()?, bin, extra)
+    }
+
+    /// The intake modes' server: with [`PARKED_CONFIG`] when jobs are to be parked.
+    fn start_for_intake(bin: &Path) -> anyhow::Result<Self> {
+        if !PARKED.load(std::sync::atomic::Ordering::Relaxed) {
+            return Self::start(bin);
+        }
         let dir = tempfile::tempdir()?;
+        let config = dir.path().join("config.yaml");
+        std::fs::write(&config, PARKED_CONFIG)?;
+        let extra = ["--config-path".to_owned(), config.display().to_string()];
+        Self::start_in(dir, bin, &extra)
+    }
+
+    fn start_in(dir: tempfile::TempDir, bin: &Path, extra: &[String]) -> anyhow::Result<Self> {
         let mut child = Command::new(bin)
             .args([
                 "serve",
@@ -144,17 +159,7 @@ fn report(what: &str, n: usize, elapsed: Duration, samples: &mut [Duration]) {
 
 /// Closed loop: `clients` connections each submitting `jobs / clients` jobs back to back.
 async fn intake(bin: &Path, clients: usize, jobs: usize) -> anyhow::Result<()> {
-    let config_dir = tempfile::tempdir()?;
-    let server = if PARKED.load(std::sync::atomic::Ordering::Relaxed) {
-        let config = config_dir.path().join("config.yaml");
-        std::fs::write(&config, PARKED_CONFIG)?;
-        Server::start_with(
-            bin,
-            &["--config-path".to_owned(), config.display().to_string()],
-        )?
-    } else {
-        Server::start(bin)?
-    };
+    let server = Server::start_for_intake(bin)?;
     let per_client = jobs / clients.max(1);
     let mut conns = Vec::new();
     for _ in 0..clients {
@@ -200,17 +205,7 @@ async fn intake(bin: &Path, clients: usize, jobs: usize) -> anyhow::Result<()> {
 /// Open loop: submits at a fixed `rate` over 16 connections, each submit's latency measured
 /// from its scheduled send time (so a stalled server shows up as latency, not as a lower rate).
 async fn intake_rate(bin: &Path, rate: f64, jobs: usize) -> anyhow::Result<()> {
-    let config_dir = tempfile::tempdir()?;
-    let server = if PARKED.load(std::sync::atomic::Ordering::Relaxed) {
-        let config = config_dir.path().join("config.yaml");
-        std::fs::write(&config, PARKED_CONFIG)?;
-        Server::start_with(
-            bin,
-            &["--config-path".to_owned(), config.display().to_string()],
-        )?
-    } else {
-        Server::start(bin)?
-    };
+    let server = Server::start_for_intake(bin)?;
     let mut conns = Vec::new();
     for _ in 0..16 {
         let mut c = server.client().await?;

@@ -196,7 +196,7 @@ const PROWJOB_JSON_WRITES: usize = 16;
 ///
 /// The queue is unbounded on purpose: nothing upstream can slow down for it (submissions do
 /// not wait for earlier jobs' files), so a bound only moved the backlog into the runners that
-/// waited to hand their job over, each holding its whole task (~23 KB) instead of the job:
+/// waited to hand their job over, each holding its whole runner task instead of the job:
 /// 30,000 finished jobs held 700 MB that way.
 pub(crate) fn store_prowjob_json(inner: &Inner, job: ProwJob) {
     if inner.artifacts.is_none() || job.status.as_ref().is_none_or(|s| s.build_id.is_empty()) {

@@ -184,19 +184,7 @@ impl Reloader {
         // The watch is in place: anything changed since the configuration in force was loaded
         // is compared right away, later changes arrive as events.
         let mut seen = self.loaded.clone();
-        let mut first = true;
         loop {
-            if !std::mem::take(&mut first) {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    event = rx.recv() => {
-                        if event.is_none() {
-                            return;
-                        }
-                    }
-                    _ = tokio::time::sleep(RECHECK) => {}
-                }
-            }
             // Let a burst of writes settle, then take everything that queued up meanwhile.
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -204,29 +192,43 @@ impl Reloader {
             }
             while rx.try_recv().is_ok() {}
             let now = self.fingerprint();
-            if now == seen {
-                continue;
+            if now != seen {
+                seen = now;
+                self.apply_change();
             }
-            seen = now;
-            match self.reload() {
-                ReloadOutcome::Applied => {
-                    self.metrics
-                        .inc("bosun_config_reloads_total", &[("result", "ok")]);
-                }
-                ReloadOutcome::Refused(problems) => {
-                    self.metrics
-                        .inc("bosun_config_reloads_total", &[("result", "error")]);
-                    tracing::error!(
-                        "configuration change refused ({} problem{}); the previous configuration stays in force",
-                        problems.len(),
-                        if problems.len() == 1 { "" } else { "s" }
-                    );
-                    for p in problems {
-                        tracing::error!("config: {p}");
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                event = rx.recv() => {
+                    if event.is_none() {
+                        return;
                     }
                 }
-                ReloadOutcome::Unchanged => {}
+                // The safety-net re-check (see RECHECK).
+                _ = tokio::time::sleep(RECHECK) => {}
             }
+        }
+    }
+
+    /// Reloads after a change on disk, counting and logging the result.
+    fn apply_change(&self) {
+        match self.reload() {
+            ReloadOutcome::Applied => {
+                self.metrics
+                    .inc("bosun_config_reloads_total", &[("result", "ok")]);
+            }
+            ReloadOutcome::Refused(problems) => {
+                self.metrics
+                    .inc("bosun_config_reloads_total", &[("result", "error")]);
+                tracing::error!(
+                    "configuration change refused ({} problem{}); the previous configuration stays in force",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
+                for p in problems {
+                    tracing::error!("config: {p}");
+                }
+            }
+            ReloadOutcome::Unchanged => {}
         }
     }
 }
