@@ -7,6 +7,11 @@
 //! `status.prev_report_states[reporter]` by compare-and-swap (re-reading the job on a conflict
 //! and touching nothing else), so a restarted crier neither repeats nor skips a report.
 //!
+//! Workers report from the job version the watch delivered with the name instead of reading
+//! the job again. A version older than the reporter's own last mark of that job lacks the mark
+//! and would repeat the report, so such a version is never kept: the lane remembers the mark's
+//! revision until the watch has delivered it.
+//!
 //! Jobs whose report keeps failing transiently are retried with capped exponential backoff and
 //! jitter (at least the `retry_after` the sink asked for). A [`ReportError::Permanent`] failure
 //! (the sink refused: bad credentials, unknown repository) is retried on the same schedule,
@@ -19,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bosun_gateway_store::{JobStore, ListFilter, StoreError, WatchEventKind};
+use bosun_gateway_store::{JobStore, ListFilter, StoreError, StoredJob, WatchEventKind};
 use bosun_proto::ProwJob;
 use futures::StreamExt;
 use tokio::sync::Notify;
@@ -278,7 +283,7 @@ async fn dispatch(store: Arc<dyn JobStore>, lanes: Vec<Arc<Lane>>, shutdown: Can
             None => {
                 let listed = tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    r = list_pending(store.as_ref(), &lanes) => r,
+                    r = list_pending(store.as_ref(), &lanes, Listing::BeforeWatch) => r,
                 };
                 match listed {
                     Ok(revision) => revision,
@@ -302,12 +307,18 @@ async fn dispatch(store: Arc<dyn JobStore>, lanes: Vec<Arc<Lane>>, shutdown: Can
             match event {
                 Some(Ok(event)) => {
                     last = event.job.revision;
+                    let name = job_name(&event.job.job);
                     if event.kind == WatchEventKind::Deleted {
+                        for lane in &lanes {
+                            lane.forget(&name);
+                        }
                         continue;
                     }
+                    let version = Arc::new(event.job);
                     for lane in &lanes {
-                        if needs_report(lane.reporter.as_ref(), &event.job.job) {
-                            lane.enqueue(job_name(&event.job.job));
+                        lane.observe(&name, version.revision);
+                        if needs_report(lane.reporter.as_ref(), &version.job) {
+                            lane.enqueue(name.clone(), Some(version.clone()));
                         }
                     }
                 }
@@ -337,19 +348,36 @@ async fn dispatch(store: Arc<dyn JobStore>, lanes: Vec<Arc<Lane>>, shutdown: Can
     }
 }
 
+/// When a listing runs, which decides whether its versions may be reported from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// Before the watch starts (or restarts): nothing newer was delivered yet.
+    BeforeWatch,
+    /// While the watch runs: a listed version can be older than a mark the lane wrote after
+    /// the listing read it, and the watch may already be past that mark, so the worker reads
+    /// the job again instead.
+    BesideWatch,
+}
+
 /// Enqueues every stored job some reporter has not reported yet; returns the revision to
 /// watch from.
-async fn list_pending(store: &dyn JobStore, lanes: &[Arc<Lane>]) -> Result<u64, StoreError> {
+async fn list_pending(
+    store: &dyn JobStore,
+    lanes: &[Arc<Lane>],
+    listing: Listing,
+) -> Result<u64, StoreError> {
     let filter = ListFilter::default();
     let mut token: Option<String> = None;
     let mut first_revision = None;
     loop {
         let page = store.list(&filter, 0, token.as_deref()).await?;
         first_revision.get_or_insert(page.revision);
-        for stored in &page.jobs {
+        for stored in page.jobs {
+            let version = Arc::new(stored);
             for lane in lanes {
-                if needs_report(lane.reporter.as_ref(), &stored.job) {
-                    lane.enqueue(job_name(&stored.job));
+                if needs_report(lane.reporter.as_ref(), &version.job) {
+                    let kept = (listing == Listing::BeforeWatch).then(|| version.clone());
+                    lane.enqueue(job_name(&version.job), kept);
                 }
             }
         }
@@ -382,6 +410,15 @@ struct QueueState {
     dirty: HashSet<String>,
     /// Retry attempts so far, by job name.
     attempts: HashMap<String, u32>,
+    /// The newest version the watch (or a listing) delivered for a queued or dirty job: the
+    /// worker reports from it instead of reading the job again.
+    versions: HashMap<String, Arc<StoredJob>>,
+    /// The revision of this reporter's last mark, by job, until the watch delivers a version of
+    /// the job at least that new: a version older than it lacks the mark and must not be
+    /// reported from.
+    marked: HashMap<String, u64>,
+    /// The revision of the last event the watch delivered.
+    watched: u64,
 }
 
 /// One reporter's queue, workers, limits and counters.
@@ -428,21 +465,36 @@ impl Lane {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queues `name` unless it is already queued; never blocks.
-    fn enqueue(&self, name: String) {
+    /// Queues `name` unless it is already queued, keeping `version` to report from when it is
+    /// newer than the one kept and not older than this reporter's last mark; never blocks.
+    fn enqueue(&self, name: String, version: Option<Arc<StoredJob>>) {
         if name.is_empty() {
             return;
         }
         let mut state = self.lock();
+        let known = state.queued.contains(&name) || state.processing.contains(&name);
+        if !known && state.queue.len() >= self.options.queue_capacity.max(1) {
+            self.overflowed.store(true, Ordering::Release);
+            return;
+        }
+        if let Some(version) = version.filter(|version| {
+            state
+                .marked
+                .get(&name)
+                .is_none_or(|marked| version.revision >= *marked)
+        }) {
+            match state.versions.get(&name) {
+                Some(kept) if kept.revision >= version.revision => {}
+                _ => {
+                    state.versions.insert(name.clone(), version);
+                }
+            }
+        }
         if state.queued.contains(&name) {
             return;
         }
         if state.processing.contains(&name) {
             state.dirty.insert(name);
-            return;
-        }
-        if state.queue.len() >= self.options.queue_capacity.max(1) {
-            self.overflowed.store(true, Ordering::Release);
             return;
         }
         state.queued.insert(name.clone());
@@ -454,7 +506,9 @@ impl Lane {
         self.notify.notify_one();
     }
 
-    fn pop(&self) -> Option<String> {
+    /// The next job to report, with the version to report from when one is kept and is not
+    /// older than this reporter's last mark of the job.
+    fn pop(&self) -> Option<(String, Option<Arc<StoredJob>>)> {
         let mut state = self.lock();
         let name = state.queue.pop_front()?;
         state.queued.remove(&name);
@@ -462,7 +516,47 @@ impl Lane {
         self.metrics
             .queue_depth
             .store(state.queue.len() as u64, Ordering::Relaxed);
-        Some(name)
+        let version = state.versions.remove(&name);
+        Some((name, version))
+    }
+
+    /// Notes that the watch delivered revision `revision` of job `name`: every version it
+    /// delivers from now on carries whatever this reporter marked up to that revision.
+    fn observe(&self, name: &str, revision: u64) {
+        let mut state = self.lock();
+        state.watched = state.watched.max(revision);
+        if state
+            .marked
+            .get(name)
+            .is_some_and(|marked| *marked <= revision)
+        {
+            state.marked.remove(name);
+        }
+    }
+
+    /// Notes that this reporter's mark of job `name` is durable at `revision`: no version
+    /// older than that (it lacks the mark) is reported from.
+    fn marked(&self, name: &str, revision: u64) {
+        let mut state = self.lock();
+        if state
+            .versions
+            .get(name)
+            .is_some_and(|kept| kept.revision < revision)
+        {
+            state.versions.remove(name);
+        }
+        if state.watched < revision {
+            // The watch has yet to deliver the mark's revision, and may deliver older versions
+            // first: `enqueue` refuses to keep those, `observe` drops this entry.
+            state.marked.insert(name.to_owned(), revision);
+        }
+    }
+
+    /// Drops what is kept about a deleted job.
+    fn forget(&self, name: &str) {
+        let mut state = self.lock();
+        state.versions.remove(name);
+        state.marked.remove(name);
     }
 
     /// Ends processing of `name`; returns whether it changed meanwhile and must be queued again.
@@ -479,10 +573,15 @@ impl Lane {
         shutdown: CancellationToken,
     ) {
         loop {
-            let Some(name) = self.pop() else {
+            let Some((name, version)) = self.pop() else {
                 if self.overflowed.swap(false, Ordering::AcqRel) {
                     // Names were dropped while the queue was full: find them again.
-                    if let Err(e) = list_pending(store.as_ref(), std::slice::from_ref(&self)).await
+                    if let Err(e) = list_pending(
+                        store.as_ref(),
+                        std::slice::from_ref(&self),
+                        Listing::BesideWatch,
+                    )
+                    .await
                     {
                         warn!(reporter = %self.name, error = %e, "crier: re-listing jobs failed");
                         self.overflowed.store(true, Ordering::Release);
@@ -497,7 +596,9 @@ impl Lane {
             if shutdown.is_cancelled() {
                 return;
             }
-            let retry = self.process(&name, store.as_ref(), &shutdown).await;
+            let retry = self
+                .process(&name, version, store.as_ref(), &shutdown)
+                .await;
             let changed = self.done(&name);
             match retry {
                 Some(delay) => {
@@ -505,32 +606,36 @@ impl Lane {
                     let shutdown = shutdown.clone();
                     tokio::spawn(async move {
                         if !sleep_or_cancel(delay, &shutdown).await {
-                            lane.enqueue(name);
+                            lane.enqueue(name, None);
                         }
                     });
                 }
-                None if changed => self.enqueue(name),
+                None if changed => self.enqueue(name, None),
                 None => {}
             }
             debug!(reporter = %self.name, worker, "crier: worker idle");
         }
     }
 
-    /// Reports the current version of job `name` if needed; returns the delay after which to
-    /// retry, if the report failed transiently.
+    /// Reports `version` of job `name` (read from the store when none was kept) if needed;
+    /// returns the delay after which to retry, if the report failed transiently.
     async fn process(
         &self,
         name: &str,
+        version: Option<Arc<StoredJob>>,
         store: &dyn JobStore,
         shutdown: &CancellationToken,
     ) -> Option<Duration> {
-        let stored = match store.get(name).await {
-            Ok(stored) => stored,
-            Err(StoreError::NotFound { .. }) => return None,
-            Err(e) => {
-                warn!(reporter = %self.name, job_id = %name, error = %e, "crier: reading job failed");
-                return Some(self.next_backoff(name, None));
-            }
+        let stored = match version {
+            Some(version) => Arc::unwrap_or_clone(version),
+            None => match store.get(name).await {
+                Ok(stored) => stored,
+                Err(StoreError::NotFound { .. }) => return None,
+                Err(e) => {
+                    warn!(reporter = %self.name, job_id = %name, error = %e, "crier: reading job failed");
+                    return Some(self.next_backoff(name, None));
+                }
+            },
         };
         let job = &stored.job;
         if !needs_report(self.reporter.as_ref(), job) {
@@ -554,10 +659,15 @@ impl Lane {
                 self.metrics.sent.fetch_add(1, Ordering::Relaxed);
                 self.lock().attempts.remove(name);
                 debug!(reporter = %self.name, job_id = %name, %state, "crier: reported");
-                if let Err(e) = self.marks.mark(name, &self.name, state, Some(stored)).await {
-                    // The report went out; it may be sent again later (reporters are idempotent).
-                    warn!(reporter = %self.name, job_id = %name, error = %e, "crier: recording the reported state failed");
-                    return Some(self.next_backoff(name, None));
+                match self.marks.mark(name, &self.name, state, Some(stored)).await {
+                    Ok(Some(revision)) => self.marked(name, revision),
+                    Ok(None) => {}
+                    Err(e) => {
+                        // The report went out; it may be sent again later (reporters are
+                        // idempotent).
+                        warn!(reporter = %self.name, job_id = %name, error = %e, "crier: recording the reported state failed");
+                        return Some(self.next_backoff(name, None));
+                    }
                 }
                 None
             }

@@ -15,7 +15,10 @@ use bosun_gateway_store::{JobStore, StoreError, StoredJob};
 use bosun_proto::ProwJobState;
 use tokio::sync::oneshot;
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+/// What a mark write ended with: the revision of a version that carries the marks (`None` when
+/// the job is gone), or why it failed.
+type MarkResult = Result<Option<u64>, String>;
+type Waiter = oneshot::Sender<MarkResult>;
 
 #[derive(Default)]
 struct Pending {
@@ -43,14 +46,16 @@ impl ReportMarks {
     }
 
     /// Records that `reporter` reported `state` for job `name`. `seen` is the version the
-    /// reporter read (tried first, saving a read when nothing changed meanwhile).
+    /// reporter read (tried first, saving a read when nothing changed meanwhile). Returns the
+    /// revision of a stored version carrying the mark (every later version carries it too), or
+    /// `None` when the job was deleted.
     pub(crate) async fn mark(
         &self,
         name: &str,
         reporter: &str,
         state: ProwJobState,
         seen: Option<StoredJob>,
-    ) -> Result<(), String> {
+    ) -> MarkResult {
         let (tx, rx) = oneshot::channel();
         let lead = {
             let mut pending = self.lock();
@@ -101,7 +106,7 @@ impl ReportMarks {
         name: &str,
         marks: &[(String, ProwJobState)],
         seen: Option<StoredJob>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let mut candidate = seen;
         let mut conflicts = 0u32;
         loop {
@@ -109,7 +114,7 @@ impl ReportMarks {
                 Some(s) => s,
                 None => match self.store.get(name).await {
                     Ok(s) => s,
-                    Err(StoreError::NotFound { .. }) => return Ok(()),
+                    Err(StoreError::NotFound { .. }) => return Ok(None),
                     Err(e) => return Err(e),
                 },
             };
@@ -123,12 +128,12 @@ impl ReportMarks {
                 }
             }
             if !changed {
-                return Ok(());
+                return Ok(Some(stored.revision));
             }
             match self.store.update(job, stored.revision).await {
-                Ok(_) => return Ok(()),
+                Ok(written) => return Ok(Some(written.revision)),
                 Err(StoreError::Conflict { .. }) if conflicts < MAX_CONFLICTS => conflicts += 1,
-                Err(StoreError::NotFound { .. }) => return Ok(()),
+                Err(StoreError::NotFound { .. }) => return Ok(None),
                 Err(e) => return Err(e),
             }
         }

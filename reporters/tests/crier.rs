@@ -421,3 +421,95 @@ async fn a_full_queue_loses_nothing() {
     shutdown.cancel();
     handle.await.expect("crier stops");
 }
+
+/// Reports like a [`Recorder`] in `Mode::Ok`, but each call first waits for a permit.
+struct Gated {
+    inner: Arc<Recorder>,
+    permits: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl Reporter for Gated {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn should_report(&self, job: &ProwJob) -> bool {
+        self.inner.should_report(job)
+    }
+
+    async fn report(&self, job: &ProwJob) -> Result<(), ReportError> {
+        self.waiting
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.permits.acquire().await.expect("open").forget();
+        self.inner.report(job).await
+    }
+}
+
+/// Reports only versions whose description is `edited`: once it reported, the crier's watch
+/// delivered the edit to every lane listed before it.
+struct EditProbe(Arc<Recorder>);
+
+#[async_trait]
+impl Reporter for EditProbe {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn should_report(&self, job: &ProwJob) -> bool {
+        job.status
+            .as_ref()
+            .is_some_and(|s| s.description == "edited")
+    }
+
+    async fn report(&self, job: &ProwJob) -> Result<(), ReportError> {
+        self.0.report(job).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_delivered_during_a_report_is_not_reported_again() {
+    // Crier reports from the versions its watch delivers. A version that arrives while the
+    // same state is being reported lacks the mark written afterwards; reporting from it would
+    // send the same state twice.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_store(&dir).await;
+    let a = Recorder::new("a", Mode::Ok);
+    let gated = Arc::new(Gated {
+        inner: a.clone(),
+        permits: tokio::sync::Semaphore::new(0),
+        waiting: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let probe = Recorder::new("probe", Mode::Ok);
+    let (shutdown, handle, _) = start(
+        &store,
+        vec![gated.clone(), Arc::new(EditProbe(probe.clone()))],
+        1,
+    );
+
+    store.create(job("j"), None).await.expect("create");
+    wait_until("the gated report to start", || {
+        gated.waiting.load(std::sync::atomic::Ordering::SeqCst) == 1
+    })
+    .await;
+    // Same state, new version, while "a" is held inside its report of `triggered`.
+    set_state(store.as_ref(), "j", ProwJobState::Triggered, "edited").await;
+    wait_until("the watch to deliver the edit", || probe.seen().len() == 1).await;
+    gated.permits.add_permits(100);
+    wait_reported(store.as_ref(), "j", "a", ProwJobState::Triggered).await;
+
+    // One worker: the job's re-queue (made when its report ended) is processed before a job
+    // created now.
+    store.create(job("sentinel"), None).await.expect("create");
+    wait_reported(store.as_ref(), "sentinel", "a", ProwJobState::Triggered).await;
+    assert_eq!(
+        a.seen(),
+        vec![
+            ("j".to_owned(), ProwJobState::Triggered),
+            ("sentinel".to_owned(), ProwJobState::Triggered)
+        ]
+    );
+    shutdown.cancel();
+    handle.await.expect("crier stops");
+}
