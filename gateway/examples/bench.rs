@@ -14,7 +14,11 @@
 //! bench -            config   [jobs]              load + validate N generated jobs; match PR events
 //! bench BOSUN_BINARY report   [jobs]              every state change of N jobs fanned out to the
 //!                                                 GitHub, Gerrit, Slack and Pub/Sub test servers
+//!                                                 (with the disk and HTTP limits of the same run)
 //! ```
+//!
+//! Runs that create files (dispatch, memory, report) should start 6 minutes after the previous
+//! run ended: see BENCHMARKS.md on ext4 and recently deleted inodes.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -311,43 +315,108 @@ async fn echo(clients: usize, calls: usize) -> anyhow::Result<()> {
 /// limit), then 64 rows per transaction (what group commit can reach).
 fn sqlite(commits: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let conn = rusqlite::Connection::open(dir.path().join("raw.db"))?;
+    let conn = raw_sqlite(dir.path())?;
+    for (batch, label) in [(1usize, "1 row/commit"), (64, "64 rows/commit")] {
+        let commit = raw_commits(&conn, label, batch, commits * batch.min(8))?;
+        println!("raw SQLite ({label}, WAL, synchronous=FULL): {commit}");
+    }
+    Ok(())
+}
+
+/// A SQLite database in `dir` with the job store's durability settings.
+fn raw_sqlite(dir: &Path) -> anyhow::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(dir.join("raw.db"))?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if mode != "wal" {
         bail!("journal mode {mode}");
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.execute_batch("CREATE TABLE jobs (name TEXT PRIMARY KEY, body BLOB NOT NULL)")?;
-    let body = vec![b'x'; 1200];
-    for (batch, label) in [(1usize, "1 row/commit"), (64, "64 rows/commit")] {
-        let start = Instant::now();
-        let mut rows = 0usize;
-        let mut samples = Vec::new();
-        while rows < commits * batch.min(8) {
-            let t = Instant::now();
-            let tx = conn.unchecked_transaction()?;
-            for _ in 0..batch {
-                tx.execute(
-                    "INSERT INTO jobs (name, body) VALUES (?1, ?2)",
-                    rusqlite::params![format!("{label}-{rows}"), body],
-                )?;
-                rows += 1;
-            }
-            tx.commit()?;
-            samples.push(t.elapsed());
-        }
-        let elapsed = start.elapsed();
-        let (p50, p99, _) = percentiles(&mut samples);
-        println!(
-            "raw SQLite ({label}, WAL, synchronous=FULL): {} commits, {:.0} commits/s, {:.0} rows/s; commit p50 {:.2} ms, p99 {:.2} ms",
-            samples.len(),
-            samples.len() as f64 / elapsed.as_secs_f64(),
-            rows as f64 / elapsed.as_secs_f64(),
-            p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3
-        );
+    Ok(conn)
+}
+
+/// What [`raw_commits`] measured.
+struct Commits {
+    commits: usize,
+    rows: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Commits {
+    fn per_second(&self) -> f64 {
+        self.commits as f64 / self.elapsed.as_secs_f64()
     }
-    Ok(())
+}
+
+impl std::fmt::Display for Commits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} commits, {:.0} commits/s, {:.0} rows/s; commit p50 {:.2} ms, p99 {:.2} ms",
+            self.commits,
+            self.per_second(),
+            self.rows as f64 / self.elapsed.as_secs_f64(),
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3
+        )
+    }
+}
+
+/// Inserts `rows` rows of 1,200 bytes, `batch` per transaction.
+fn raw_commits(
+    conn: &rusqlite::Connection,
+    label: &str,
+    batch: usize,
+    rows: usize,
+) -> anyhow::Result<Commits> {
+    let body = vec![b'x'; 1200];
+    let start = Instant::now();
+    let mut written = 0usize;
+    let mut samples = Vec::new();
+    while written < rows {
+        let t = Instant::now();
+        let tx = conn.unchecked_transaction()?;
+        for _ in 0..batch {
+            tx.execute(
+                "INSERT INTO jobs (name, body) VALUES (?1, ?2)",
+                rusqlite::params![format!("{label}-{written}"), body],
+            )?;
+            written += 1;
+        }
+        tx.commit()?;
+        samples.push(t.elapsed());
+    }
+    let elapsed = start.elapsed();
+    let (p50, p99, _) = percentiles(&mut samples);
+    Ok(Commits {
+        commits: samples.len(),
+        rows: written,
+        elapsed,
+        p50,
+        p99,
+    })
+}
+
+/// The disk as the report fan-out finds it: durable one-row commits, and creating `jobs`
+/// artifact trees of Prow's layout (three new directories and a 2 KB file each, as the
+/// gateway's `prowjob.json` writes do). The returned directory holds what was written: deleting
+/// it before the run would slow the gateway's own directory creation (ext4 skips inodes freed
+/// moments ago), so the caller keeps it until the end.
+fn disk_baseline(jobs: usize) -> anyhow::Result<(Commits, Duration, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let commits = raw_commits(&raw_sqlite(dir.path())?, "baseline", 1, 500)?;
+    let body = vec![b'x'; 2048];
+    let start = Instant::now();
+    for i in 0..jobs {
+        let build = dir
+            .path()
+            .join(format!("pr-logs/pull/acme_widget/{}/bench-{i}/{i}", i + 1));
+        std::fs::create_dir_all(&build)?;
+        std::fs::write(build.join("prowjob.json"), &body)?;
+    }
+    Ok((commits, start.elapsed(), dir))
 }
 
 fn unix_nanos() -> u128 {
@@ -583,6 +652,7 @@ async fn report_fanout(bin: &Path, jobs: usize) -> anyhow::Result<()> {
     // The physical side: the same number of plain HTTP posts (16 concurrent reqwest clients,
     // no gateway, no store) to a Slack test server of its own.
     let reports_expected = 3 * jobs;
+    let (fsyncs, trees, _written) = disk_baseline(jobs)?;
     let baseline = {
         let slack = SlackServer::start(&["xoxb-bench"], &["#ci"]).await?;
         let url = format!("{}/api/chat.postMessage", slack.url());
@@ -806,6 +876,12 @@ async fn report_fanout(bin: &Path, jobs: usize) -> anyhow::Result<()> {
     );
     println!(
         "report baseline: {reports_expected} plain HTTP posts (16 concurrent) to a Slack test server: {baseline:.0} posts/s"
+    );
+    println!(
+        "report baseline: disk before the run: {:.0} durable 1-row SQLite commits/s (p99 {:.2} ms); {jobs} artifact trees (3 directories and a file each) created in {:.2} s",
+        fsyncs.per_second(),
+        fsyncs.p99.as_secs_f64() * 1e3,
+        trees.as_secs_f64()
     );
     Ok(())
 }

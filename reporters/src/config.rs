@@ -2,7 +2,7 @@
 //! job URL prefixes) plus bosun-only [`ReporterSettings`] (secrets by file, base URLs).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bosun_gateway_config::ProwConfig;
@@ -10,6 +10,7 @@ use bosun_gateway_store::JobStore;
 use serde::{Deserialize, Serialize};
 
 use bosun_proto::duration::MetaDuration;
+use bosun_proto::secret::SecretFileError;
 
 use crate::Reporter;
 use crate::crier::{CrierOptions, ReporterOptions};
@@ -128,10 +129,10 @@ impl GerritSettings {
         match (&self.user, &self.password_file, &self.cookie_file) {
             (Some(user), Some(path), None) => Ok(GerritAuth::Basic {
                 user: user.clone(),
-                password: read_secret("gerrit password", path)?,
+                password: Secret::from_file("gerrit password", path)?,
             }),
             (None, None, Some(path)) => {
-                let cookie = read_secret("gerrit cookie", path)?;
+                let cookie = Secret::from_file("gerrit cookie", path)?;
                 let token = cookie
                     .expose()
                     .split_whitespace()
@@ -208,45 +209,12 @@ impl ReporterSettings {
 /// Why reporters could not be built. Messages name files, never their contents.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportersConfigError {
-    /// A secret file could not be read.
-    #[error("reading {what} from {}", path.display())]
-    ReadSecret {
-        /// What the file holds.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The IO error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A secret file is empty.
-    #[error("{what} file {} is empty", path.display())]
-    EmptySecret {
-        /// What the file holds.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-    },
+    /// A secret file could not be read or is empty.
+    #[error(transparent)]
+    Secret(#[from] SecretFileError),
     /// The settings are inconsistent.
     #[error("invalid reporter settings: {0}")]
     Invalid(String),
-}
-
-pub(crate) fn read_secret(what: &'static str, path: &Path) -> Result<Secret, ReportersConfigError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ReportersConfigError::ReadSecret {
-            what,
-            path: path.to_owned(),
-            source,
-        })?;
-    let value = text.trim();
-    if value.is_empty() {
-        return Err(ReportersConfigError::EmptySecret {
-            what,
-            path: path.to_owned(),
-        });
-    }
-    Ok(Secret::new(value))
 }
 
 /// The reporters enabled by `settings`, configured from `prow`. Refuses Gerrit and
@@ -289,15 +257,15 @@ pub fn reporters_from_config_with_store(
     if let Some(slack) = &settings.slack {
         let transport = match &slack.webhook_url_file {
             Some(path) => SlackTransport::Webhook {
-                url: read_secret("slack webhook url", path)?,
+                url: Secret::from_file("slack webhook url", path)?,
             },
             None => {
                 let mut tokens = BTreeMap::new();
                 if let Some(path) = &slack.token_file {
-                    tokens.insert("*".to_owned(), read_secret("slack token", path)?);
+                    tokens.insert("*".to_owned(), Secret::from_file("slack token", path)?);
                 }
                 for (host, path) in &slack.additional_token_files {
-                    tokens.insert(host.clone(), read_secret("slack token", path)?);
+                    tokens.insert(host.clone(), Secret::from_file("slack token", path)?);
                 }
                 if tokens.is_empty() {
                     return Err(ReportersConfigError::Invalid(

@@ -12,10 +12,11 @@
 //!     request_timeout: 30s                 # one request (default 30s, as Prow)
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bosun_proto::duration::MetaDuration;
+use bosun_proto::secret::SecretFileError;
 use serde::{Deserialize, Serialize};
 
 use super::client::{JenkinsAuth, Secret};
@@ -55,25 +56,9 @@ pub enum JenkinsConfigError {
     /// The section does not parse or is inconsistent.
     #[error("bosun.jenkins: {0}")]
     Invalid(String),
-    /// A secret file could not be read.
-    #[error("bosun.jenkins: reading {what} from {}", path.display())]
-    ReadSecret {
-        /// What the file holds.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The IO error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A secret file is empty.
-    #[error("bosun.jenkins: {what} file {} is empty", path.display())]
-    EmptySecret {
-        /// What the file holds.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-    },
+    /// A secret file could not be read or is empty.
+    #[error(transparent)]
+    Secret(#[from] SecretFileError),
 }
 
 impl JenkinsSettings {
@@ -124,10 +109,10 @@ impl JenkinsSettings {
         match (&self.user, &self.token_file, &self.bearer_token_file) {
             (Some(user), Some(path), None) => Ok(JenkinsAuth::Basic {
                 user: user.clone(),
-                token: read_secret("the jenkins API token", path)?,
+                token: Secret::from_file("the bosun.jenkins API token", path)?,
             }),
-            (None, None, Some(path)) => Ok(JenkinsAuth::Bearer(read_secret(
-                "the jenkins bearer token",
+            (None, None, Some(path)) => Ok(JenkinsAuth::Bearer(Secret::from_file(
+                "the bosun.jenkins bearer token",
                 path,
             )?)),
             _ => Ok(JenkinsAuth::None),
@@ -140,22 +125,6 @@ impl JenkinsSettings {
             .map(|d| d.get())
             .unwrap_or(DEFAULT_POLL_INTERVAL)
     }
-}
-
-fn read_secret(what: &'static str, path: &Path) -> Result<Secret, JenkinsConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| JenkinsConfigError::ReadSecret {
-        what,
-        path: path.to_owned(),
-        source,
-    })?;
-    let value = text.trim();
-    if value.is_empty() {
-        return Err(JenkinsConfigError::EmptySecret {
-            what,
-            path: path.to_owned(),
-        });
-    }
-    Ok(Secret::new(value))
 }
 
 #[cfg(test)]

@@ -101,12 +101,10 @@ impl GitHubClient {
             settings.app_id,
             &settings.app_private_key_file,
         ) {
-            (Some(path), None, None) => {
-                GitHubAuth::Token(crate::config::read_secret("github token", path)?)
-            }
+            (Some(path), None, None) => GitHubAuth::Token(Secret::from_file("github token", path)?),
             (None, Some(app_id), Some(path)) => GitHubAuth::App {
                 app_id,
-                private_key: crate::config::read_secret("github app private key", path)?,
+                private_key: Secret::from_file("github app private key", path)?,
             },
             _ => {
                 return Err(ReportersConfigError::Invalid(
