@@ -54,8 +54,6 @@ pub struct Reloader {
 /// What a reload attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReloadOutcome {
-    /// Nothing changed on disk.
-    Unchanged,
     /// The new configuration is in force.
     Applied,
     /// The change was refused; the old configuration stays. Holds every problem.
@@ -228,7 +226,6 @@ impl Reloader {
                     tracing::error!("config: {p}");
                 }
             }
-            ReloadOutcome::Unchanged => {}
         }
     }
 }
