@@ -421,6 +421,24 @@ struct QueueState {
     watched: u64,
 }
 
+impl QueueState {
+    /// Keeps `version` of job `name` to report from, unless the kept one is newer or it is
+    /// older than this reporter's last mark of the job.
+    fn keep(&mut self, name: &str, version: Arc<StoredJob>) {
+        let before_mark = self
+            .marked
+            .get(name)
+            .is_some_and(|marked| version.revision < *marked);
+        let newer_kept = self
+            .versions
+            .get(name)
+            .is_some_and(|kept| kept.revision >= version.revision);
+        if !before_mark && !newer_kept {
+            self.versions.insert(name.to_owned(), version);
+        }
+    }
+}
+
 /// One reporter's queue, workers, limits and counters.
 struct Lane {
     name: String,
@@ -472,28 +490,19 @@ impl Lane {
             return;
         }
         let mut state = self.lock();
-        let known = state.queued.contains(&name) || state.processing.contains(&name);
-        if !known && state.queue.len() >= self.options.queue_capacity.max(1) {
+        let queued = state.queued.contains(&name);
+        let processing = state.processing.contains(&name);
+        if !queued && !processing && state.queue.len() >= self.options.queue_capacity.max(1) {
             self.overflowed.store(true, Ordering::Release);
             return;
         }
-        if let Some(version) = version.filter(|version| {
-            state
-                .marked
-                .get(&name)
-                .is_none_or(|marked| version.revision >= *marked)
-        }) {
-            match state.versions.get(&name) {
-                Some(kept) if kept.revision >= version.revision => {}
-                _ => {
-                    state.versions.insert(name.clone(), version);
-                }
-            }
+        if let Some(version) = version {
+            state.keep(&name, version);
         }
-        if state.queued.contains(&name) {
+        if queued {
             return;
         }
-        if state.processing.contains(&name) {
+        if processing {
             state.dirty.insert(name);
             return;
         }

@@ -201,7 +201,8 @@ impl Reloader {
                         return;
                     }
                 }
-                // The safety-net re-check (see RECHECK).
+                // A periodic timer, not a readiness wait: the safety-net re-check for watches
+                // that miss changes (see RECHECK); a file event ends the wait early.
                 _ = tokio::time::sleep(RECHECK) => {}
             }
         }
